@@ -360,7 +360,7 @@ export function poisson(variant: PoissonVariant = "standard"): ExponentialFamily
     ) => (variant === "shifted-rate" ? tf.softplus(output) : tf.clone(output)),
     mean: (eta) => tf.tidy(() => tf.add(tf.exp(column(eta)), shift)),
     sufficientStatistic: (y) => tf.tidy(() => tf.reshape(tf.sub(y, shift), [y.shape[0]!, 1])),
-    logPartition: (eta) => tf.exp(column(eta)),
+    logPartition: (eta) => tf.tidy(() => tf.exp(column(eta))),
     logBaseMeasure: (y) => tf.tidy(() => tf.neg(logGammaTensor(tf.add(tf.sub(y, shift), 1)))),
     logLikelihood: (y, eta) =>
       tf.tidy(() =>

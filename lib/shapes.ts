@@ -104,7 +104,8 @@ export function checkShapes(fn: string, args: Record<string, ShapeSpec>, dims: D
     }
     const names = parseAxes(axes);
     const shape = value.shape;
-    const expected = (): string => describe(names, dims);
+    const before = { ...dims };
+    const expected = (): string => describe(names, before);
     if (shape.length !== names.length) {
       throw new TypeError(
         `${fn}(): expected ${arg} to have shape ${expected()}, got [${shape.join(", ")}]`,
