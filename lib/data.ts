@@ -223,7 +223,8 @@ export interface MakeBatchOptions {
 
 /**
  * Builds one padded row per example: the reference layout that the authors'
- * notebooks feed to Keras. Rows are padded to the longest row of the batch.
+ * notebooks feed to Keras. Rows are padded to the longest row of the batch
+ * (at least two columns).
  *
  * @param data The sequences.
  * @param examples The examples to put in the batch.
@@ -252,7 +253,7 @@ export function makeBatch(
   if (B === 0) throw new RangeError("makeBatch(): expected at least one example, got none");
   const rowLength = (e: Example): number =>
     options.truncateAfterTarget ? e[1] + 1 : data.items[e[0]]!.length;
-  let T = 1;
+  let T = 2; // at least two columns: tfjs's oneHot refuses depth 1
   for (const e of examples) T = Math.max(T, rowLength(e));
   const items = new Int32Array(B * T);
   const values = withValues ? new Float32Array(B * T) : undefined;
