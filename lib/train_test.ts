@@ -5,18 +5,39 @@ import { makeBatch, type Sequences } from "./data.ts";
 import { evaluate } from "./evaluate.ts";
 import { categorical } from "./families.ts";
 import { createFm, fmConfig } from "./fm.ts";
-import { createEfa, disposeModel, efaConfig, type EfaConfigInput, efaForward, type EfaModel } from "./model.ts";
+import {
+  createEfa,
+  disposeModel,
+  efaConfig,
+  type EfaConfigInput,
+  efaForward,
+  type EfaModel,
+} from "./model.ts";
 import { SeedStream } from "./random.ts";
 import { type EpochInfo, train } from "./train.ts";
 
 const BASKETS: Sequences = {
-  items: [[1, 2, 3, 4], [2, 3, 4], [1, 2, 5], [5, 4, 3, 2, 1], [3, 1, 2], [4, 5], [1, 3, 5, 2], [2, 4, 1]],
+  items: [[1, 2, 3, 4], [2, 3, 4], [1, 2, 5], [5, 4, 3, 2, 1], [3, 1, 2], [4, 5], [1, 3, 5, 2], [
+    2,
+    4,
+    1,
+  ]],
 };
-const SMALL: EfaConfigInput = { numItems: 5, maxLength: 5, itemEmbedding: { kind: "table", dim: 8 }, keyDim: 4 };
+const SMALL: EfaConfigInput = {
+  numItems: 5,
+  maxLength: 5,
+  itemEmbedding: { kind: "table", dim: 8 },
+  keyDim: 4,
+};
 
 async function losses(seed: number, batchSeed: number): Promise<number[]> {
   const model = createEfa(efaConfig(SMALL), { seed });
-  const result = await train(model, BASKETS, { epochs: 3, batchSize: 8, learningRate: 0.01, seed: batchSeed });
+  const result = await train(model, BASKETS, {
+    epochs: 3,
+    batchSize: 8,
+    learningRate: 0.01,
+    seed: batchSeed,
+  });
   disposeModel(model);
   return result.history.map((h) => h.trainLoss);
 }
@@ -30,8 +51,19 @@ Deno.test("train() gives identical losses for the same seeds, different ones oth
 });
 
 Deno.test("train() leaks no tensors across many steps", async () => {
-  const model = createEfa(efaConfig({ ...SMALL, target: "joint", family: { name: "poisson" }, valueEmbedding: { kind: "table", size: 6, dim: 4, maskIndex: 5 } }), { seed: 1 });
-  const data: Sequences = { ...BASKETS, values: BASKETS.items.map((s) => Array.from(s, (v) => v % 3)) };
+  const model = createEfa(
+    efaConfig({
+      ...SMALL,
+      target: "joint",
+      family: { name: "poisson" },
+      valueEmbedding: { kind: "table", size: 6, dim: 4, maskIndex: 5 },
+    }),
+    { seed: 1 },
+  );
+  const data: Sequences = {
+    ...BASKETS,
+    values: BASKETS.items.map((s) => Array.from(s, (v) => v % 3)),
+  };
   const before = tf.memory().numTensors;
   const during: number[] = [];
   await train(model, data, {
@@ -45,14 +77,19 @@ Deno.test("train() leaks no tensors across many steps", async () => {
   // Epoch 1 creates Adam's slots and the best-weights copy; after that the count is flat.
   const steps = Math.ceil(26 / 4);
   assert.ok(during.slice(steps).every((n) => n === during[steps]), `tensor counts ${during}`);
-  assert.ok(during[steps]! - during[0]! <= 2 * Object.keys(model.params).length + 4, `tensor counts ${during}`);
+  assert.ok(
+    during[steps]! - during[0]! <= 2 * Object.keys(model.params).length + 4,
+    `tensor counts ${during}`,
+  );
   assert.equal(tf.memory().numTensors, before);
   disposeModel(model);
 });
 
 Deno.test("train() stops early, restores the best weights and reports it", async () => {
   // Train on "1 is followed by 2", validate on "1 is followed by 3": validation soon gets worse.
-  const trainData: Sequences = { items: Array.from({ length: 40 }, (_, i) => (i % 2 ? [1, 2, 4] : [1, 2, 5])) };
+  const trainData: Sequences = {
+    items: Array.from({ length: 40 }, (_, i) => (i % 2 ? [1, 2, 4] : [1, 2, 5])),
+  };
   const validation: Sequences = { items: Array.from({ length: 20 }, () => [1, 3, 4]) };
   const model = createEfa(efaConfig({ ...SMALL, direction: "unidirectional" }), { seed: 3 });
   const epochs: EpochInfo[] = [];
@@ -93,9 +130,18 @@ Deno.test("train() refuses bad options and bad data", async () => {
     name: "RangeError",
     message: "train(): expected epochs to be a positive integer, got 0",
   });
-  await assert.rejects(() => train(model, BASKETS, { epochs: 1, batchSize: 0 }), /batchSize to be a positive integer, got 0/);
-  await assert.rejects(() => train(model, BASKETS, { epochs: 1, learningRate: NaN }), /learningRate to be a positive number, got NaN/);
-  await assert.rejects(() => train(model, { items: [[1, 7]] }, { epochs: 1 }), /items\[0\]\[1\] to be an item id in 1..5, got 7/);
+  await assert.rejects(
+    () => train(model, BASKETS, { epochs: 1, batchSize: 0 }),
+    /batchSize to be a positive integer, got 0/,
+  );
+  await assert.rejects(
+    () => train(model, BASKETS, { epochs: 1, learningRate: NaN }),
+    /learningRate to be a positive number, got NaN/,
+  );
+  await assert.rejects(
+    () => train(model, { items: [[1, 7]] }, { epochs: 1 }),
+    /items\[0\]\[1\] to be an item id in 1..5, got 7/,
+  );
   disposeModel(model);
 });
 
@@ -104,7 +150,9 @@ function simulate(teacher: EfaModel, count: number, length: number, rng: SeedStr
   const items = Array.from({ length: count }, () => new Array<number>(length).fill(1));
   const family = categorical(teacher.config.numItems);
   for (let i = 0; i < length; i++) {
-    const batch = makeBatch({ items }, items.map((_, s) => [s, i] as const), { truncateAfterTarget: true });
+    const batch = makeBatch({ items }, items.map((_, s) => [s, i] as const), {
+      truncateAfterTarget: true,
+    });
     const out = efaForward(teacher, batch);
     const draws = family.sample(out.itemEta!, rng).dataSync();
     items.forEach((seq, s) => (seq[i] = draws[s]! + 1));
@@ -129,13 +177,19 @@ Deno.test("on data simulated from a known EFA, a trained EFA beats the FM on hel
   const testData = simulate(teacher, 500, 6, rng);
   const truth = evaluate(teacher, testData).loss;
   const efa = createEfa(config, { seed: 1 });
-  const fm = createFm(fmConfig({ numItems: 8, context: "unidirectional", maskToken: true, dim: 16 }), { seed: 1 });
+  const fm = createFm(
+    fmConfig({ numItems: 8, context: "unidirectional", maskToken: true, dim: 16 }),
+    { seed: 1 },
+  );
   const options = { epochs: 12, learningRate: 0.01, seed: 3 };
   await train(efa, trainData, options);
   await train(fm, trainData, options);
   const efaLoss = evaluate(efa, testData).loss, fmLoss = evaluate(fm, testData).loss;
   // Measured on wasm, seeds as above: EFA 1.103, FM 1.173, teacher 1.079 (uniform: ln 8 = 2.079).
   assert.ok(efaLoss < fmLoss - 0.03, `EFA ${efaLoss} vs FM ${fmLoss} (teacher ${truth})`);
-  assert.ok(Math.abs(efaLoss - truth) < 0.05, `EFA ${efaLoss} should come close to the teacher ${truth}`);
+  assert.ok(
+    Math.abs(efaLoss - truth) < 0.05,
+    `EFA ${efaLoss} should come close to the teacher ${truth}`,
+  );
   [teacher, efa, fm].forEach(disposeModel);
 });
