@@ -31,6 +31,7 @@
  */
 export * from "./lib/backend.ts";
 export * from "./lib/random.ts";
+export * from "./lib/numpy_random.ts";
 export * from "./lib/shapes.ts";
 export * from "./lib/families.ts";
 export * from "./lib/layers.ts";
