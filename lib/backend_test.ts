@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-console -- the test replaces console.warn and console.log to catch the tfjs banner
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { backendInfo, useBackend } from "./backend.ts";
