@@ -8,9 +8,9 @@
 import * as tf from "@tensorflow/tfjs";
 import type { TfTensor } from "./_types.ts";
 import { disposeBatch, type Example, listExamples, makeBatch, type Sequences } from "./data.ts";
+import { fastForward, planFastBatches } from "./fast.ts";
 import { categorical } from "./families.ts";
 import {
-  exampleLosses,
   forward,
   isUnidirectional,
   type Model,
@@ -23,6 +23,56 @@ import {
 export interface EvaluateOptions {
   /** Predictions per forward pass (default 1024). */
   readonly batchSize?: number;
+  /**
+   * `"fast"` (default for EFA models): batches of equal-length rows or two
+   * streams (see `fast.ts`); `"reference"`: one padded row per example. Both
+   * give the same numbers up to float32 rounding; FM baselines always use the
+   * reference path.
+   */
+  readonly path?: "fast" | "reference";
+}
+
+/** Natural parameters and labels of a chunk of examples (tensors the caller disposes). */
+interface ChunkOutput {
+  readonly examples: readonly Example[];
+  readonly itemEta?: TfTensor;
+  readonly valueEta?: TfTensor;
+  readonly itemLabel: TfTensor;
+  readonly valueLabel?: TfTensor;
+}
+
+/** Every example's natural parameters and labels, chunk by chunk, on the fast or the reference path. */
+function* outputs(model: Model, data: Sequences, options: EvaluateOptions): Generator<ChunkOutput> {
+  const batchSize = options.batchSize ?? 1024;
+  if (model.kind === "efa" && (options.path ?? "fast") === "fast") {
+    for (const batch of planFastBatches(model, data, { batchSize })) {
+      yield { examples: batch.examples, ...fastForward(model, data, batch) };
+    }
+    return;
+  }
+  for (const chunk of chunks(listExamples(data), batchSize)) {
+    const batch = makeBatch(data, chunk, { truncateAfterTarget: isUnidirectional(model) });
+    const out = tf.tidy(() => {
+      const f = forward(model, batch);
+      f.attention.forEach((a) => a.dispose());
+      const labels = targetLabels(batch);
+      return {
+        ...(f.itemEta === undefined ? {} : { itemEta: f.itemEta }),
+        ...(f.valueEta === undefined ? {} : { valueEta: f.valueEta }),
+        itemLabel: labels.item,
+        ...(labels.value === undefined ? {} : { valueLabel: labels.value }),
+      };
+    });
+    disposeBatch(batch);
+    yield { examples: chunk, ...out };
+  }
+}
+
+function disposeChunk(c: ChunkOutput): void {
+  tf.dispose([c.itemLabel]);
+  c.itemEta?.dispose();
+  c.valueEta?.dispose();
+  c.valueLabel?.dispose();
 }
 
 /** What {@link evaluate} returns; every mean is per prediction. */
@@ -71,36 +121,33 @@ export function evaluate(
   options: EvaluateOptions = {},
 ): EvaluateResult {
   validateData(model, data, "evaluate");
-  const batchSize = options.batchSize ?? 1024;
   const what = predicts(model);
-  const truncateAfterTarget = isUnidirectional(model);
   let itemLoss = 0, valueLoss = 0, logLik = 0, squaredError = 0, count = 0;
-  for (const chunk of chunks(listExamples(data), batchSize)) {
-    const batch = makeBatch(data, chunk, { truncateAfterTarget });
+  for (const chunk of outputs(model, data, options)) {
     const sums = tf.tidy(() => {
-      const losses = exampleLosses(model, batch);
-      const out = forward(model, batch);
-      out.attention.forEach((a) => a.dispose());
-      const labels = targetLabels(batch);
       const ll: TfTensor[] = [];
-      let mean: TfTensor | undefined;
-      if (out.itemEta !== undefined) {
-        ll.push(categorical(model.config.numItems).logLikelihood(labels.item, out.itemEta));
+      let item: TfTensor | undefined, value: TfTensor | undefined, mean: TfTensor | undefined;
+      if (chunk.itemEta !== undefined) {
+        const family = categorical(model.config.numItems);
+        item = family.loss(chunk.itemLabel, chunk.itemEta);
+        ll.push(family.logLikelihood(chunk.itemLabel, chunk.itemEta));
       }
-      if (out.valueEta !== undefined) {
-        ll.push(model.family!.logLikelihood(labels.value!, out.valueEta));
-        mean = model.family!.mean(out.valueEta);
+      if (chunk.valueEta !== undefined) {
+        value = model.family!.loss(chunk.valueLabel!, chunk.valueEta);
+        ll.push(model.family!.logLikelihood(chunk.valueLabel!, chunk.valueEta));
+        mean = model.family!.mean(chunk.valueEta);
       }
       return {
-        item: losses.item?.dataSync(),
-        value: losses.value?.dataSync(),
+        item: item?.dataSync(),
+        value: value?.dataSync(),
         ll: ll.map((t) => t.dataSync()),
         mean: mean?.dataSync(),
-        y: labels.value?.dataSync(),
+        y: chunk.valueLabel?.dataSync(),
       };
     });
-    disposeBatch(batch);
-    for (let i = 0; i < chunk.length; i++) {
+    disposeChunk(chunk);
+    const n = chunk.examples.length;
+    for (let i = 0; i < n; i++) {
       if (sums.item !== undefined) itemLoss += sums.item[i]!;
       if (sums.value !== undefined) valueLoss += sums.value[i]!;
       for (const ll of sums.ll) logLik += ll[i]!;
@@ -108,7 +155,7 @@ export function evaluate(
         squaredError += (sums.mean[i]! - sums.y[i]!) ** 2;
       }
     }
-    count += chunk.length;
+    count += n;
   }
   return {
     loss: ((what.item ? itemLoss : 0) + (what.value ? valueLoss : 0)) / count,
@@ -156,6 +203,7 @@ export interface Predictions {
 export function predict(model: Model, data: Sequences, options: EvaluateOptions = {}): Predictions {
   validateData(model, data, "predict");
   const examples = listExamples(data);
+  const order = new Map(examples.map((e, i) => [`${e[0]}:${e[1]}`, i]));
   const what = predicts(model);
   const J = model.config.numItems;
   const natural = model.family?.naturalDim ?? 0;
@@ -164,23 +212,25 @@ export function predict(model: Model, data: Sequences, options: EvaluateOptions 
   const itemEta = what.item ? new Float32Array(n * J) : undefined;
   const valueMean = what.value ? new Float32Array(n) : undefined;
   const valueEta = what.value ? new Float32Array(n * natural) : undefined;
-  let offset = 0;
-  for (const chunk of chunks(examples, options.batchSize ?? 1024)) {
-    const batch = makeBatch(data, chunk, { truncateAfterTarget: isUnidirectional(model) });
+  for (const chunk of outputs(model, data, options)) {
+    const rows = chunk.examples.map((e) => order.get(`${e[0]}:${e[1]}`)!);
     tf.tidy(() => {
-      const out = forward(model, batch);
-      out.attention.forEach((a) => a.dispose());
-      if (out.itemEta !== undefined) {
-        itemEta!.set(out.itemEta.dataSync(), offset * J);
-        itemProbabilities!.set(tf.softmax(out.itemEta).dataSync(), offset * J);
+      if (chunk.itemEta !== undefined) {
+        const eta = chunk.itemEta.dataSync(), probabilities = tf.softmax(chunk.itemEta).dataSync();
+        rows.forEach((r, i) => {
+          itemEta!.set(eta.subarray(i * J, (i + 1) * J), r * J);
+          itemProbabilities!.set(probabilities.subarray(i * J, (i + 1) * J), r * J);
+        });
       }
-      if (out.valueEta !== undefined) {
-        valueEta!.set(out.valueEta.dataSync(), offset * natural);
-        valueMean!.set(model.family!.mean(out.valueEta).dataSync(), offset);
+      if (chunk.valueEta !== undefined) {
+        const eta = chunk.valueEta.dataSync(), mean = model.family!.mean(chunk.valueEta).dataSync();
+        rows.forEach((r, i) => {
+          valueEta!.set(eta.subarray(i * natural, (i + 1) * natural), r * natural);
+          valueMean![r] = mean[i]!;
+        });
       }
     });
-    disposeBatch(batch);
-    offset += chunk.length;
+    disposeChunk(chunk);
   }
   return {
     examples,

@@ -89,3 +89,25 @@ Deno.test("evaluate() and predict() leak no tensors", () => {
   assert.equal(tf.memory().numTensors, before);
   disposeModel(model);
 });
+
+Deno.test("evaluate() and predict() give the same numbers on the fast and the reference path", () => {
+  for (const direction of ["unidirectional", "bidirectional"] as const) {
+    const model = createEfa(efaConfig({ ...JOINT, direction }), { seed: 5 });
+    const fast = evaluate(model, DATA, { path: "fast", batchSize: 3 });
+    const reference = evaluate(model, DATA, { path: "reference", batchSize: 3 });
+    for (const key of ["loss", "itemLoss", "valueLoss", "logLikelihood", "mse"] as const) {
+      assert.ok(
+        Math.abs(fast[key]! - reference[key]!) < 1e-5,
+        `${direction} ${key}: ${fast[key]} vs ${reference[key]}`,
+      );
+    }
+    const a = predict(model, DATA, { path: "fast" }),
+      b = predict(model, DATA, { path: "reference" });
+    assert.deepEqual(a.examples, b.examples);
+    a.valueMean!.forEach((v, i) => assert.ok(Math.abs(v - b.valueMean![i]!) < 1e-5));
+    a.itemProbabilities!.forEach((v, i) =>
+      assert.ok(Math.abs(v - b.itemProbabilities![i]!) < 1e-6)
+    );
+    disposeModel(model);
+  }
+});

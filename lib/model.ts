@@ -27,6 +27,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { TfTensor } from "./_types.ts";
+import { afterAttention, embedTokens } from "./_efa_parts.ts";
 import { type Batch, checkBatch } from "./data.ts";
 import { type ExponentialFamily, familyFromSpec, type FamilySpec } from "./families.ts";
 import {
@@ -36,10 +37,8 @@ import {
   dense,
   embeddingLookup,
   glorotVariable,
-  layerNorm,
   type ModelParameters,
   multiHeadAttention,
-  param,
   uniformVariable,
 } from "./layers.ts";
 import { SeedStream } from "./random.ts";
@@ -432,64 +431,14 @@ function encode(
   maskItem: boolean,
 ): { hidden: TfTensor; attention: TfTensor[] } {
   const { config, params } = model;
-  const [B, T] = batch.items.shape as [number, number];
-  const J = config.numItems;
+  const T = batch.items.shape[1]!;
   const attention: TfTensor[] = [];
   const hidden = tf.tidy(() => {
+    // 1. Tokens: [alpha(x_j); beta(y_j); lag_j] (-> mixer) + p_j, with the target masked.
     const isTarget = tf.cast(tf.oneHot(batch.target, T), "bool"); // [B, T]
-    const parts: TfTensor[] = [];
+    let x = embedTokens(model, batch, isTarget, maskItem, dense); // [B, T, W]
 
-    // 1. Attribute embedding alpha(x_j); the target's item becomes the mask token J+1.
-    const item = config.itemEmbedding;
-    if (item.kind === "table") {
-      const ids = maskItem
-        ? tf.where(isTarget, tf.fill([B, T], J + 1, "int32"), batch.items)
-        : batch.items; // [B, T]
-      parts.push(embeddingLookup(param(params, "item.embedding"), ids)); // [B, T, Di]
-    } else {
-      const features = tf.gather(model.itemFeatures!, batch.items); // [B, T, F]
-      parts.push(dense(params, "item.output", tf.relu(dense(params, "item.hidden", features)))); // [B, T, Di]
-    }
-
-    // 2. Value embedding beta(y_j); the target's value is replaced by the mask.
-    const value = config.valueEmbedding;
-    if (value.kind !== "none") {
-      const y = batch.values!; // [B, T]
-      if (value.kind === "table") {
-        const truncated = tf.cast(tf.mul(tf.sign(y), tf.floor(tf.abs(y))), "int32"); // int(y), toward zero
-        const wrapped = tf.where(
-          tf.less(truncated, 0),
-          tf.add(truncated, tf.scalar(value.size, "int32")),
-          truncated,
-        ); // Keras 3 take()
-        const ids = tf.where(isTarget, tf.fill([B, T], value.maskIndex, "int32"), wrapped); // [B, T]
-        parts.push(embeddingLookup(param(params, "value.embedding"), ids)); // [B, T, Dv]
-      } else {
-        const v = dense(
-          params,
-          "value.output",
-          tf.relu(dense(params, "value.hidden", tf.expandDims(y, 2))),
-        ); // [B, T, Dv]
-        const maskRow = tf.slice(param(params, "value.mask"), [1, 0], [1, value.dim]); // [1, Dv]
-        const m = tf.expandDims(tf.cast(isTarget, "float32"), 2); // [B, T, 1]
-        parts.push(tf.add(tf.mul(v, tf.sub(1, m)), tf.mul(maskRow, m))); // [B, T, Dv]
-      }
-    }
-
-    // 3. Lag-group embedding (spatio-temporal tokens from earlier days).
-    if (config.lagGroups > 0) {
-      parts.push(embeddingLookup(param(params, "lag.embedding"), batch.lags!)); // [B, T, Dl]
-    }
-
-    let x = parts.length === 1 ? parts[0]! : tf.concat(parts, 2); // [B, T, Di+Dv+Dl]
-    if (config.tokenMixer !== null) {
-      x = dense(params, "mixer.output", tf.relu(dense(params, "mixer.hidden", x))); // [B, T, W]
-    }
-    if (config.positionEmbedding) {
-      x = tf.add(x, tf.slice(param(params, "position.embedding"), [0, 0], [T, -1])); // [B, T, W]
-    }
-
-    // 4. L attention layers with residual connections (post-LN and FFN when configured).
+    // 2. L attention layers with residual connections (post-LN and FFN when configured).
     const mask = attentionMask(config, batch.lengths, batch.target, T); // [B, T, T]
     for (let l = 0; l < config.layers; l++) {
       const { output, weights } = multiHeadAttention(
@@ -500,17 +449,7 @@ function encode(
         config.heads,
       );
       attention.push(tf.keep(weights)); // [B, H, T, T]
-      x = tf.add(x, output); // [B, T, W]
-      if (config.layerNorm) x = layerNorm(params, `layer${l}.norm1`, x, config.layerNormEpsilon);
-      if (config.feedForward > 0) {
-        const ffn = dense(
-          params,
-          `layer${l}.ffn.output`,
-          tf.relu(dense(params, `layer${l}.ffn.hidden`, x)),
-        ); // [B, T, W]
-        x = tf.add(x, ffn);
-        if (config.layerNorm) x = layerNorm(params, `layer${l}.norm2`, x, config.layerNormEpsilon);
-      }
+      x = afterAttention(model, l, x, output, dense); // [B, T, W]
     }
     return x; // [B, T, W]
   });

@@ -11,7 +11,9 @@ import * as tf from "@tensorflow/tfjs";
 import type { TfTensor } from "./_types.ts";
 import { disposeBatch, listExamples, makeBatch, type Sequences } from "./data.ts";
 import { evaluate } from "./evaluate.ts";
+import { fastBatchLoss, planFastBatches } from "./fast.ts";
 import { batchLoss, isUnidirectional, type Model, validateData } from "./objective.ts";
+import type { TfScalar } from "./_types.ts";
 import { SeedStream } from "./random.ts";
 
 /** What {@link train} reports after each epoch. */
@@ -58,6 +60,14 @@ export interface TrainOptions {
   readonly validation?: Sequences;
   /** Put back the weights of the best validation epoch at the end (default true). */
   readonly restoreBestWeights?: boolean;
+  /**
+   * `"fast"` (default for EFA models): batches of equal-length rows or two
+   * streams, the same losses and gradients as the reference path at several
+   * times the speed (see `fast.ts`); batches then hold examples of one length,
+   * drawn in a seeded random order. `"reference"`: one padded row per example,
+   * batches drawn uniformly. FM baselines always use the reference path.
+   */
+  readonly path?: "fast" | "reference";
   /** Called after every epoch; may be async (it is awaited). */
   readonly onEpoch?: (info: EpochInfo) => void | Promise<void>;
   /** Called after every step. */
@@ -130,7 +140,8 @@ export async function train(
 
   const examples = listExamples(data);
   const order = examples.map((_, i) => i);
-  const steps = Math.ceil(examples.length / batchSize);
+  let steps = 0;
+  const fast = (options.path ?? "fast") === "fast" && model.kind === "efa";
   const truncateAfterTarget = isUnidirectional(model);
   const rng = new SeedStream(options.seed ?? 0);
   const variables = Object.values(model.params);
@@ -148,29 +159,52 @@ export async function train(
   try {
     for (let epoch = 1; epoch <= options.epochs; epoch++) {
       const start = performance.now();
-      rng.shuffle(order);
       let lossSum = 0;
+      type Step = { readonly count: number; readonly loss: () => TfScalar };
+      let plan: Step[];
+      if (fast && model.kind === "efa") {
+        plan = planFastBatches(model, data, { batchSize, rng }).map((b) => ({
+          count: b.examples.length,
+          loss: () => fastBatchLoss(model, data, b),
+        }));
+      } else {
+        rng.shuffle(order);
+        plan = Array.from({ length: Math.ceil(examples.length / batchSize) }, (_, i) => {
+          const chunk = order.slice(i * batchSize, (i + 1) * batchSize).map((k) => examples[k]!);
+          return {
+            count: chunk.length,
+            loss: () => {
+              const batch = makeBatch(data, chunk, { truncateAfterTarget });
+              try {
+                return batchLoss(model, batch);
+              } finally {
+                disposeBatch(batch);
+              }
+            },
+          };
+        });
+      }
+      steps = plan.length;
       for (let step = 1; step <= steps; step++) {
-        const chunk = order.slice((step - 1) * batchSize, step * batchSize).map((i) =>
-          examples[i]!
-        );
-        const batch = makeBatch(data, chunk, { truncateAfterTarget });
-        const lossTensor = optimizer.minimize(() => batchLoss(model, batch), true, variables)!;
+        const { count, loss: lossOf } = plan[step - 1]!;
+        const lossTensor = optimizer.minimize(lossOf, true, variables)!;
         const loss = lossTensor.dataSync()[0]!;
         lossTensor.dispose();
-        disposeBatch(batch);
         if (!Number.isFinite(loss)) {
           throw new Error(
             `Training diverged: the loss is ${loss} at epoch ${epoch}, step ${step} of ${steps}`,
           );
         }
-        lossSum += loss * chunk.length;
+        lossSum += loss * count;
         options.onStep?.({ epoch, step, steps, loss });
       }
       const trainLoss = lossSum / examples.length;
       const validationLoss = options.validation === undefined
         ? undefined
-        : evaluate(model, options.validation, { batchSize: Math.max(batchSize, 1024) }).loss;
+        : evaluate(model, options.validation, {
+          batchSize: Math.max(batchSize, 1024),
+          path: fast ? "fast" : "reference",
+        }).loss;
       const monitored = validationLoss ?? trainLoss;
       if (!Number.isFinite(monitored)) {
         throw new Error(`Training diverged: the validation loss is ${monitored} at epoch ${epoch}`);

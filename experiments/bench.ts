@@ -1,0 +1,216 @@
+// deno-lint-ignore-file no-console -- a command-line benchmark
+/**
+ * `deno task bench`: training throughput of the reference path (one padded
+ * row per masked position, as the notebooks build batches) and the fast path,
+ * side by side in one run on the same real data, with peak memory; the time of
+ * one full fast epoch of the Instacart bidirectional EFA; and forward plus
+ * backward time and memory for one sequence of length 100, 500 and 1,000.
+ *
+ *   deno task bench [--quick] [--data-dir=DIR]
+ *
+ * The last line reads `speedup instacart_bidir=X.XX instacart_unidir=Y.YY movielens_exp2=Z.ZZ`.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { parseArgs } from "node:util";
+import {
+  backendInfo,
+  batchLoss,
+  createEfa,
+  disposeBatch,
+  disposeModel,
+  efaConfig,
+  type EfaConfigInput,
+  type EfaModel,
+  fastBatchLoss,
+  listExamples,
+  makeBatch,
+  planFastBatches,
+  SeedStream,
+  type Sequences,
+} from "../mod.ts";
+import { loadDataset } from "../data/load.ts";
+
+const { values: args } = parseArgs({
+  options: { quick: { type: "boolean", default: false }, "data-dir": { type: "string" } },
+});
+const quick = args.quick;
+const dataOptions = args["data-dir"] === undefined ? {} : { dataDir: args["data-dir"] };
+const BATCH = 256;
+
+interface Measure {
+  readonly predictionsPerSecond: number;
+  readonly steps: number;
+  readonly peakTensorMB: number;
+}
+
+/** Runs training steps (Adam, batch 256) for about `seconds` after `warmup` steps. */
+function measure(
+  model: EfaModel,
+  data: Sequences,
+  path: "fast" | "reference",
+  seconds: number,
+  warmup: number,
+): Measure {
+  const rng = new SeedStream(1);
+  const variables = Object.values(model.params);
+  const optimizer = tf.train.adam(1e-4, 0.9, 0.999, 1e-7);
+  const unidirectional = model.config.direction === "unidirectional";
+  const examples = rng.shuffle(listExamples(data));
+  const fastPlan = path === "fast" ? planFastBatches(model, data, { batchSize: BATCH, rng }) : [];
+  let cursor = 0;
+  let peak = 0;
+  const step = (): number => {
+    let count: number;
+    let lossFn: () => tf.Scalar;
+    let cleanup = (): void => {};
+    if (path === "fast") {
+      const batch = fastPlan[cursor++ % fastPlan.length]!;
+      count = batch.examples.length;
+      lossFn = () => fastBatchLoss(model, data, batch);
+    } else {
+      const start = (cursor++ * BATCH) % (examples.length - BATCH);
+      const chunk = examples.slice(start, start + BATCH);
+      count = chunk.length;
+      const batch = makeBatch(data, chunk, { truncateAfterTarget: unidirectional });
+      lossFn = () => batchLoss(model, batch);
+      cleanup = () => disposeBatch(batch);
+    }
+    const loss = optimizer.minimize(lossFn, true, variables)!;
+    loss.dataSync();
+    peak = Math.max(peak, tf.memory().numBytes);
+    loss.dispose();
+    cleanup();
+    return count;
+  };
+  for (let i = 0; i < warmup; i++) step();
+  let predictions = 0, steps = 0;
+  const start = performance.now();
+  while ((performance.now() - start) / 1000 < seconds) {
+    predictions += step();
+    steps++;
+  }
+  const elapsed = (performance.now() - start) / 1000;
+  optimizer.dispose();
+  return { predictionsPerSecond: predictions / elapsed, steps, peakTensorMB: peak / 2 ** 20 };
+}
+
+const INSTACART: EfaConfigInput = { numItems: 63, maxLength: 24 };
+const MOVIELENS_EXP2: EfaConfigInput = {
+  numItems: 50,
+  maxLength: 44,
+  target: "value",
+  family: { name: "poisson-shifted-count" },
+  unidirectionalMask: "prefix",
+  valueEmbedding: { kind: "table", size: 5, dim: 32, maskIndex: 4 },
+  head: [32],
+};
+
+const instacart = await loadDataset("instacart", dataOptions);
+const movielens = await loadDataset("movielens_exp2", dataOptions);
+const cases: [string, EfaConfigInput, Sequences][] = [
+  ["instacart_bidir", { ...INSTACART, direction: "bidirectional" }, instacart.fit],
+  ["instacart_unidir", { ...INSTACART, direction: "unidirectional" }, instacart.fit],
+  ["movielens_exp2", { ...MOVIELENS_EXP2, direction: "unidirectional" }, movielens.fit],
+  ["movielens_exp2_bidir", { ...MOVIELENS_EXP2, direction: "bidirectional" }, movielens.fit],
+];
+const seconds = quick ? 4 : 20;
+const info = backendInfo();
+console.log(
+  `# deno task bench${
+    quick ? " --quick" : ""
+  }: ${info.backend} backend, tfjs ${info.tfjsVersion}, batch ${BATCH}, ~${seconds} s per measurement`,
+);
+console.log(
+  "config                reference pred/s  fast pred/s   speedup  peak tensor MB (ref / fast)",
+);
+const speedups: Record<string, number> = {};
+for (const [name, config, data] of cases) {
+  const model = createEfa(efaConfig(config), { seed: 1 });
+  const reference = measure(model, data, "reference", seconds, 2);
+  const fast = measure(model, data, "fast", seconds, 5);
+  speedups[name] = fast.predictionsPerSecond / reference.predictionsPerSecond;
+  console.log(
+    `${name.padEnd(21)} ${reference.predictionsPerSecond.toFixed(0).padStart(16)} ${
+      fast.predictionsPerSecond.toFixed(0).padStart(12)
+    } ${speedups[name]!.toFixed(2).padStart(8)}  ${reference.peakTensorMB.toFixed(1)} / ${
+      fast.peakTensorMB.toFixed(1)
+    }`,
+  );
+  disposeModel(model);
+}
+
+// One full epoch of the Instacart bidirectional EFA on the fast path (estimated in --quick mode).
+{
+  const model = createEfa(efaConfig({ ...INSTACART, direction: "bidirectional" }), { seed: 1 });
+  const predictions = listExamples(instacart.fit).length;
+  if (quick) {
+    const m = measure(model, instacart.fit, "fast", 5, 5);
+    console.log(
+      `epoch instacart_bidir fast: ~${
+        (predictions / m.predictionsPerSecond).toFixed(1)
+      } s estimated for ${predictions} predictions`,
+    );
+  } else {
+    const variables = Object.values(model.params);
+    const optimizer = tf.train.adam(1e-4, 0.9, 0.999, 1e-7);
+    const start = performance.now();
+    for (
+      const batch of planFastBatches(model, instacart.fit, {
+        batchSize: BATCH,
+        rng: new SeedStream(2),
+      })
+    ) {
+      optimizer.minimize(() => fastBatchLoss(model, instacart.fit, batch), false, variables);
+    }
+    tf.tidy(() => tf.add(variables[0]!, 0).dataSync());
+    const secondsTaken = (performance.now() - start) / 1000;
+    optimizer.dispose();
+    console.log(
+      `epoch instacart_bidir fast: ${
+        secondsTaken.toFixed(1)
+      } s measured for ${predictions} predictions`,
+    );
+  }
+  disposeModel(model);
+}
+
+// Scaling: forward + backward for one sequence of length n.
+console.log(
+  "scaling (one sequence, forward + backward, fast path): length  unidir all targets ms / MB   bidir one target ms / MB",
+);
+for (const n of quick ? [100, 500] : [100, 500, 1000]) {
+  const row: string[] = [];
+  for (const direction of ["unidirectional", "bidirectional"] as const) {
+    const model = createEfa(efaConfig({ ...INSTACART, maxLength: n, direction }), { seed: 1 });
+    const rng = new SeedStream(n);
+    const seq = Array.from({ length: n }, () => 1 + rng.integer(63));
+    const data: Sequences = direction === "unidirectional"
+      ? { items: [seq] }
+      : { items: [seq], targets: [[n >> 1]] };
+    const [batch] = planFastBatches(model, data, { batchSize: n });
+    const variables = Object.values(model.params);
+    const run = (): void => {
+      const { value, grads } = tf.variableGrads(
+        () => fastBatchLoss(model, data, batch!),
+        variables,
+      );
+      value.dataSync();
+      tf.dispose([value, ...Object.values(grads)]);
+    };
+    run(); // warm-up
+    const reps = n >= 1000 ? 2 : 3;
+    const start = performance.now();
+    for (let i = 0; i < reps; i++) run();
+    const ms = (performance.now() - start) / reps;
+    const profile = await tf.profile(run);
+    row.push(`${ms.toFixed(0)} ms / ${(profile.peakBytes / 2 ** 20).toFixed(1)} MB`);
+    disposeModel(model);
+  }
+  console.log(`  n=${String(n).padEnd(5)} ${row.join("   ")}`);
+}
+
+console.log(
+  `speedup instacart_bidir=${speedups["instacart_bidir"]!.toFixed(2)} instacart_unidir=${
+    speedups["instacart_unidir"]!.toFixed(2)
+  } movielens_exp2=${speedups["movielens_exp2"]!.toFixed(2)}`,
+);

@@ -1,0 +1,202 @@
+/**
+ * The fast path computes the reference model: on random small configurations
+ * of every model family the paper uses, each fast batch's mean loss equals the
+ * reference per-example batch's to 1e-5 (relative) and every gradient to 1e-4.
+ */
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import "./backend.ts";
+import { disposeBatch, listExamples, makeBatch, type Sequences } from "./data.ts";
+import { fastBatchLoss, fastMode, planFastBatches } from "./fast.ts";
+import { createEfa, disposeModel, efaConfig, type EfaConfigInput, type EfaModel } from "./model.ts";
+import { batchLoss } from "./objective.ts";
+import { SeedStream } from "./random.ts";
+
+const CONFIGS: Record<string, EfaConfigInput> = {
+  "categorical bidirectional (Instacart)": {
+    numItems: 7,
+    maxLength: 9,
+    itemEmbedding: { kind: "table", dim: 8 },
+    keyDim: 4,
+  },
+  "categorical unidirectional causal (Instacart)": {
+    numItems: 7,
+    maxLength: 9,
+    direction: "unidirectional",
+    itemEmbedding: { kind: "table", dim: 8 },
+    keyDim: 4,
+    layers: 3,
+  },
+  "value bidirectional Gaussian (synthetic)": {
+    numItems: 7,
+    maxLength: 9,
+    target: "value",
+    family: { name: "gaussian" },
+    unidirectionalMask: "prefix",
+    itemEmbedding: { kind: "table", dim: 4 },
+    valueEmbedding: { kind: "table", size: 12, dim: 4, maskIndex: 9 },
+    keyDim: 4,
+    head: [6],
+  },
+  "value unidirectional prefix Poisson (MovieLens exp-2)": {
+    numItems: 7,
+    maxLength: 9,
+    target: "value",
+    family: { name: "poisson-shifted-count" },
+    direction: "unidirectional",
+    unidirectionalMask: "prefix",
+    itemEmbedding: { kind: "table", dim: 4 },
+    valueEmbedding: { kind: "table", size: 12, dim: 4, maskIndex: 9 },
+    keyDim: 4,
+    head: [6],
+  },
+  "spatial with lags, LayerNorm and feed-forward (temperature)": {
+    numItems: 7,
+    maxLength: 14,
+    target: "value",
+    family: { name: "gaussian" },
+    itemEmbedding: {
+      kind: "mlp",
+      features: [[0, 0], [1, 2], [2, 1], [0.5, 0.3], [3, 3], [1, 1], [2, 0.4], [0.2, 2.5]],
+      hidden: 6,
+      dim: 4,
+    },
+    valueEmbedding: { kind: "mlp", hidden: 6, dim: 4 },
+    lagGroups: 2,
+    lagDim: 3,
+    tokenMixer: { hidden: 7, dim: 8 },
+    positionEmbedding: false,
+    layerNorm: true,
+    feedForward: 9,
+    layers: 3,
+    keyDim: 4,
+    head: [6, 3],
+  },
+  "joint bidirectional": {
+    numItems: 7,
+    maxLength: 9,
+    target: "joint",
+    family: { name: "poisson" },
+    itemEmbedding: { kind: "table", dim: 4 },
+    valueEmbedding: { kind: "table", size: 12, dim: 4, maskIndex: 9 },
+    keyDim: 4,
+  },
+  "joint unidirectional causal": {
+    numItems: 7,
+    maxLength: 9,
+    target: "joint",
+    family: { name: "poisson" },
+    direction: "unidirectional",
+    itemEmbedding: { kind: "table", dim: 4 },
+    valueEmbedding: { kind: "table", size: 12, dim: 4, maskIndex: 9 },
+    keyDim: 4,
+  },
+};
+
+function randomData(name: string, rng: SeedStream): Sequences {
+  const spatial = name.startsWith("spatial");
+  const count = 9;
+  const items: number[][] = [],
+    values: number[][] = [],
+    lags: number[][] = [],
+    targets: number[][] = [];
+  for (let s = 0; s < count; s++) {
+    if (spatial) {
+      const day = [1, 2, 3, 4, 5, 6, 7];
+      items.push([...day, ...day]);
+      values.push(Array.from({ length: 14 }, () => 50 + 10 * rng.normal()));
+      lags.push([...day.map(() => 0), ...day.map(() => 1)]);
+      targets.push(day.map((_, i) => i));
+    } else {
+      const n = 2 + rng.integer(8); // lengths 2..9, several batches of each
+      items.push(Array.from({ length: n }, () => 1 + rng.integer(7)));
+      values.push(Array.from({ length: n }, () => 1 + rng.integer(3)));
+      // Every other sequence predicts a subset of its positions, as per-example validation splits do.
+      targets.push(
+        Array.from({ length: n }, (_, i) => i).filter((i) => s % 2 === 0 || (i + s) % 3 !== 0),
+      );
+    }
+  }
+  return { items, values, ...(spatial ? { lags } : {}), targets };
+}
+
+function gradients(
+  model: EfaModel,
+  loss: () => tf.Scalar,
+): { value: number; grads: Map<string, Float32Array> } {
+  const { value, grads } = tf.variableGrads(loss, Object.values(model.params));
+  const out = new Map<string, Float32Array>();
+  for (const [name, p] of Object.entries(model.params)) {
+    const g = grads[p.name];
+    out.set(
+      name,
+      g === undefined ? new Float32Array(p.size) : (g.dataSync() as Float32Array).slice(),
+    );
+  }
+  const v = value.dataSync()[0]!;
+  tf.dispose([value, ...Object.values(grads)]);
+  return { value: v, grads: out };
+}
+
+Deno.test("the fast path gives the reference losses and gradients for every model family", () => {
+  for (const [name, overrides] of Object.entries(CONFIGS)) {
+    const rng = new SeedStream(31);
+    const model = createEfa(efaConfig(overrides), { seed: 17 });
+    const data = randomData(name, rng);
+    const unidirectional = model.config.direction === "unidirectional";
+    const batches = planFastBatches(model, data, { batchSize: 6, rng });
+    assert.equal(batches.reduce((n, b) => n + b.examples.length, 0), listExamples(data).length);
+    for (const batch of batches) {
+      const fast = gradients(model, () => fastBatchLoss(model, data, batch));
+      const reference = makeBatch(data, batch.examples, { truncateAfterTarget: unidirectional });
+      const ref = gradients(model, () => batchLoss(model, reference));
+      disposeBatch(reference);
+      const where = `${name}, ${
+        fastMode(model)
+      } batch of length ${batch.length} with ${batch.examples.length} examples`;
+      assert.ok(
+        Math.abs(fast.value - ref.value) <= 1e-5 * Math.abs(ref.value),
+        `${where}: loss ${fast.value} vs ${ref.value}`,
+      );
+      for (const [param, g] of ref.grads) {
+        const f = fast.grads.get(param)!;
+        const scale = Math.max(1, ...Array.from(g, Math.abs));
+        const diff = Math.max(0, ...Array.from(g, (v, i) => Math.abs(v - f[i]!)));
+        assert.ok(diff <= 1e-4 * scale, `${where}: gradient of ${param} differs by ${diff}`);
+      }
+    }
+    disposeModel(model);
+  }
+});
+
+Deno.test("planFastBatches() covers every example once, in equal-length batches", () => {
+  const rng = new SeedStream(2);
+  for (const [name, overrides] of Object.entries(CONFIGS)) {
+    const model = createEfa(efaConfig(overrides), { seed: 1 });
+    const data = randomData(name, new SeedStream(5));
+    const batches = planFastBatches(model, data, { batchSize: 5, rng });
+    const seen = batches.flatMap((b) => b.examples.map((e) => e.join(":"))).sort();
+    assert.deepEqual(seen, listExamples(data).map((e) => e.join(":")).sort());
+    for (const b of batches) {
+      for (const [s, pos] of b.examples) {
+        const n = data.items[s]!.length;
+        assert.equal(
+          b.length,
+          b.mode === "rows" && model.config.direction === "unidirectional" ? pos + 1 : n,
+        );
+      }
+      if (b.mode === "rows") assert.ok(b.examples.length <= 5);
+    }
+    disposeModel(model);
+  }
+});
+
+Deno.test("fastBatchLoss() leaks no tensors", () => {
+  const model = createEfa(efaConfig(CONFIGS["joint unidirectional causal"]!), { seed: 1 });
+  const data = randomData("joint", new SeedStream(3));
+  const batches = planFastBatches(model, data, { batchSize: 8 });
+  const before = tf.memory().numTensors;
+  for (const b of batches) fastBatchLoss(model, data, b).dispose();
+  assert.equal(tf.memory().numTensors, before);
+  disposeModel(model);
+});
