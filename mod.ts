@@ -39,6 +39,7 @@ export * from "./lib/data.ts";
 export * from "./lib/model.ts";
 export * from "./lib/fm.ts";
 export * from "./lib/objective.ts";
+export * from "./lib/adam.ts";
 export * from "./lib/fast.ts";
 export * from "./lib/train.ts";
 export * from "./lib/evaluate.ts";

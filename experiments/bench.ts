@@ -13,6 +13,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { parseArgs } from "node:util";
 import {
+  Adam,
   backendInfo,
   batchLoss,
   createEfa,
@@ -25,6 +26,7 @@ import {
   listExamples,
   makeBatch,
   planFastBatches,
+  referenceBatchOptions,
   SeedStream,
   type Sequences,
 } from "../mod.ts";
@@ -44,45 +46,34 @@ interface Measure {
 }
 
 /** Runs training steps (Adam, batch 256) for about `seconds` after `warmup` steps. */
-function measure(
+async function measure(
   model: EfaModel,
   data: Sequences,
   path: "fast" | "reference",
   seconds: number,
   warmup: number,
-): Measure {
+): Promise<Measure> {
   const rng = new SeedStream(1);
-  const variables = Object.values(model.params);
-  const optimizer = tf.train.adam(1e-4, 0.9, 0.999, 1e-7);
-  const unidirectional = model.config.direction === "unidirectional";
+  const optimizer = new Adam(Object.values(model.params), { learningRate: 1e-4 });
   const examples = rng.shuffle(listExamples(data));
+  const layout = referenceBatchOptions(model); // one row per example, padded to max_len, as the notebooks
   const fastPlan = path === "fast" ? planFastBatches(model, data, { batchSize: BATCH, rng }) : [];
   let cursor = 0;
-  let peak = 0;
   const step = (): number => {
-    let count: number;
-    let lossFn: () => tf.Scalar;
-    let cleanup = (): void => {};
     if (path === "fast") {
       const batch = fastPlan[cursor++ % fastPlan.length]!;
-      count = batch.examples.length;
-      lossFn = () => fastBatchLoss(model, data, batch);
-    } else {
-      const start = (cursor++ * BATCH) % (examples.length - BATCH);
-      const chunk = examples.slice(start, start + BATCH);
-      count = chunk.length;
-      const batch = makeBatch(data, chunk, { truncateAfterTarget: unidirectional });
-      lossFn = () => batchLoss(model, batch);
-      cleanup = () => disposeBatch(batch);
+      optimizer.step(() => fastBatchLoss(model, data, batch));
+      return batch.examples.length;
     }
-    const loss = optimizer.minimize(lossFn, true, variables)!;
-    loss.dataSync();
-    peak = Math.max(peak, tf.memory().numBytes);
-    loss.dispose();
-    cleanup();
-    return count;
+    const start = (cursor++ * BATCH) % (examples.length - BATCH);
+    const chunk = examples.slice(start, start + BATCH);
+    const batch = makeBatch(data, chunk, layout);
+    optimizer.step(() => batchLoss(model, batch));
+    disposeBatch(batch);
+    return chunk.length;
   };
   for (let i = 0; i < warmup; i++) step();
+  const profile = await tf.profile(() => void step());
   let predictions = 0, steps = 0;
   const start = performance.now();
   while ((performance.now() - start) / 1000 < seconds) {
@@ -91,7 +82,11 @@ function measure(
   }
   const elapsed = (performance.now() - start) / 1000;
   optimizer.dispose();
-  return { predictionsPerSecond: predictions / elapsed, steps, peakTensorMB: peak / 2 ** 20 };
+  return {
+    predictionsPerSecond: predictions / elapsed,
+    steps,
+    peakTensorMB: profile.peakBytes / 2 ** 20,
+  };
 }
 
 const INSTACART: EfaConfigInput = { numItems: 63, maxLength: 24 };
@@ -126,8 +121,8 @@ console.log(
 const speedups: Record<string, number> = {};
 for (const [name, config, data] of cases) {
   const model = createEfa(efaConfig(config), { seed: 1 });
-  const reference = measure(model, data, "reference", seconds, 2);
-  const fast = measure(model, data, "fast", seconds, 5);
+  const reference = await measure(model, data, "reference", seconds, 2);
+  const fast = await measure(model, data, "fast", seconds, 5);
   speedups[name] = fast.predictionsPerSecond / reference.predictionsPerSecond;
   console.log(
     `${name.padEnd(21)} ${reference.predictionsPerSecond.toFixed(0).padStart(16)} ${
@@ -144,7 +139,7 @@ for (const [name, config, data] of cases) {
   const model = createEfa(efaConfig({ ...INSTACART, direction: "bidirectional" }), { seed: 1 });
   const predictions = listExamples(instacart.fit).length;
   if (quick) {
-    const m = measure(model, instacart.fit, "fast", 5, 5);
+    const m = await measure(model, instacart.fit, "fast", 5, 5);
     console.log(
       `epoch instacart_bidir fast: ~${
         (predictions / m.predictionsPerSecond).toFixed(1)

@@ -215,6 +215,8 @@ export interface MakeBatchOptions {
    * which never look past the target, and it saves the padded work.
    */
   readonly truncateAfterTarget?: boolean;
+  /** Pad every row to at least this many tokens (the notebooks pad to `max_len`). */
+  readonly padTo?: number;
   /** Include values (default: when the data has them). */
   readonly values?: boolean;
   /** Include lag groups (default: when the data has them). */
@@ -253,7 +255,7 @@ export function makeBatch(
   if (B === 0) throw new RangeError("makeBatch(): expected at least one example, got none");
   const rowLength = (e: Example): number =>
     options.truncateAfterTarget ? e[1] + 1 : data.items[e[0]]!.length;
-  let T = 2; // at least two columns: tfjs's oneHot refuses depth 1
+  let T = Math.max(2, options.padTo ?? 0); // at least two columns: tfjs's oneHot refuses depth 1
   for (const e of examples) T = Math.max(T, rowLength(e));
   const items = new Int32Array(B * T);
   const values = withValues ? new Float32Array(B * T) : undefined;

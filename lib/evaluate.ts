@@ -12,9 +12,9 @@ import { fastForward, planFastBatches } from "./fast.ts";
 import { categorical } from "./families.ts";
 import {
   forward,
-  isUnidirectional,
   type Model,
   predicts,
+  referenceBatchOptions,
   targetLabels,
   validateData,
 } from "./objective.ts";
@@ -51,7 +51,7 @@ function* outputs(model: Model, data: Sequences, options: EvaluateOptions): Gene
     return;
   }
   for (const chunk of chunks(listExamples(data), batchSize)) {
-    const batch = makeBatch(data, chunk, { truncateAfterTarget: isUnidirectional(model) });
+    const batch = makeBatch(data, chunk, referenceBatchOptions(model));
     const out = tf.tidy(() => {
       const f = forward(model, batch);
       f.attention.forEach((a) => a.dispose());

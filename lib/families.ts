@@ -17,6 +17,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { TfTensor } from "./_types.ts";
+import { logSumExpLast } from "./layers.ts";
 import type { SeedStream } from "./random.ts";
 
 /** The names of the families this package implements. */
@@ -458,7 +459,7 @@ export function categorical(classes: number): ExponentialFamily {
     naturalParameter: (output) => tf.clone(output),
     mean: (eta) => tf.softmax(eta),
     sufficientStatistic: (y) => tf.oneHot(tf.cast(y, "int32"), classes),
-    logPartition: (eta) => tf.logSumExp(eta, 1),
+    logPartition: (eta) => logSumExpLast(eta),
     logBaseMeasure: (y) => tf.zeros([y.shape[0]!]),
     logLikelihood: (y, eta) =>
       tf.tidy(() =>

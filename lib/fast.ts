@@ -7,6 +7,12 @@
  *   one length (bidirectional models), or prefixes of one length
  *   (unidirectional `"prefix"` models, where example `i` is the prefix up to
  *   `i`). Within a batch no attention mask is needed at all.
+ * - **Masked copies share their first layer** (bidirectional models): the
+ *   copies of a sequence with one position masked differ in one token, so the
+ *   first layer's projections are computed once for the true and once for the
+ *   masked tokens, and every copy's attention logits are assembled from three
+ *   per-sequence products (the true tokens' `Q K^T`, and the replaced row and
+ *   column). Sequences with few targets use plain rows instead.
  * - **All targets of a sequence in one pass** for unidirectional `"causal"`
  *   models, with two streams (as in XLNet): a content stream runs causal
  *   attention over the true tokens, and a query stream holds, at each
@@ -25,14 +31,19 @@
 import * as tf from "@tensorflow/tfjs";
 import { afterAttention, embedTokens, type TokenRows } from "./_efa_parts.ts";
 import type { TfScalar, TfTensor } from "./_types.ts";
-import { type Example, listExamples, type Sequences } from "./data.ts";
+import type { Example, Sequences } from "./data.ts";
 import { categorical } from "./families.ts";
-import { embeddingLookup, fastDense, linear, param } from "./layers.ts";
+import { embeddingLookup, fastDense, linear, param, softmaxOver } from "./layers.ts";
 import type { EfaModel } from "./model.ts";
 import type { SeedStream } from "./random.ts";
 
-/** How a batch is computed: equal-length rows, or two streams over whole sequences. */
-export type FastMode = "rows" | "streams";
+/**
+ * How a batch is computed: `"rows"` (one row per example, rows of one
+ * length), `"copies"` (bidirectional: every position of whole sequences
+ * masked in turn, the first layer shared across the masked copies), or
+ * `"streams"` (unidirectional causal: two streams over whole sequences).
+ */
+export type FastMode = "rows" | "copies" | "streams";
 
 /** A batch of the fast path: examples whose rows (or sequences) share one length. */
 export interface FastBatch {
@@ -43,6 +54,12 @@ export interface FastBatch {
   /** The examples, `[sequence, position]`. */
   readonly examples: readonly Example[];
 }
+
+/**
+ * The longest sequence computed as masked copies: copies hold `[n, n, n]`
+ * logits per head and sequence, so longer sequences use one row per example.
+ */
+export const MAX_COPIES_LENGTH = 48;
 
 /** Options of {@link planFastBatches}. */
 export interface PlanOptions {
@@ -74,11 +91,6 @@ export function fastMode(model: EfaModel): FastMode {
   return direction === "unidirectional" && unidirectionalMask === "causal" ? "streams" : "rows";
 }
 
-function rowLength(model: EfaModel, data: Sequences, [s, pos]: Example): number {
-  const bidirectional = model.config.direction === "bidirectional";
-  return bidirectional ? data.items[s]!.length : pos + 1;
-}
-
 /**
  * Groups the examples of a data set into fast-path batches: rows of one
  * length, or whole sequences of one length for two streams.
@@ -104,42 +116,52 @@ export function planFastBatches(
   data: Sequences,
   options: PlanOptions,
 ): FastBatch[] {
-  const mode = fastMode(model);
   const { batchSize, rng } = options;
   const batches: FastBatch[] = [];
-  if (mode === "rows") {
-    const byLength = new Map<number, Example[]>();
-    for (const e of listExamples(data)) {
-      const n = rowLength(model, data, e);
-      (byLength.get(n) ?? byLength.set(n, []).get(n)!).push(e);
-    }
-    for (const n of [...byLength.keys()].sort((a, b) => a - b)) {
-      const group = byLength.get(n)!;
-      if (rng !== undefined) rng.shuffle(group);
-      for (let i = 0; i < group.length; i += batchSize) {
-        batches.push({ mode, length: n, examples: group.slice(i, i + batchSize) });
+  const bidirectional = model.config.direction === "bidirectional";
+  const targetsOf = (s: number): ArrayLike<number> =>
+    data.targets?.[s] ?? Array.from({ length: data.items[s]!.length }, (_, i) => i);
+  // Whole sequences (two streams, or masked copies when at least half the positions are targets).
+  const whole = new Map<number, number[]>();
+  const rows = new Map<number, Example[]>();
+  const wholeMode: FastMode = fastMode(model) === "streams" ? "streams" : "copies";
+  data.items.forEach((seq, s) => {
+    const targets = targetsOf(s);
+    if (targets.length === 0) return;
+    const n = seq.length;
+    if (
+      wholeMode === "streams" ||
+      (bidirectional && 2 * targets.length >= n && n <= MAX_COPIES_LENGTH)
+    ) {
+      (whole.get(n) ?? whole.set(n, []).get(n)!).push(s);
+    } else {
+      for (let i = 0; i < targets.length; i++) {
+        const pos = targets[i]!;
+        const length = bidirectional ? n : pos + 1;
+        (rows.get(length) ?? rows.set(length, []).get(length)!).push([s, pos]);
       }
     }
-  } else {
-    const byLength = new Map<number, number[]>();
-    data.items.forEach((seq, s) => {
-      if ((data.targets?.[s]?.length ?? seq.length) === 0) return;
-      (byLength.get(seq.length) ?? byLength.set(seq.length, []).get(seq.length)!).push(s);
-    });
-    for (const n of [...byLength.keys()].sort((a, b) => a - b)) {
-      const group = byLength.get(n)!;
-      if (rng !== undefined) rng.shuffle(group);
-      let examples: Example[] = [];
-      for (const s of group) {
-        const targets = data.targets?.[s] ?? Array.from({ length: n }, (_, i) => i);
-        if (examples.length > 0 && examples.length + targets.length > batchSize) {
-          batches.push({ mode, length: n, examples });
-          examples = [];
-        }
-        for (let i = 0; i < targets.length; i++) examples.push([s, targets[i]!]);
-      }
-      if (examples.length > 0) batches.push({ mode, length: n, examples });
+  });
+  for (const n of [...rows.keys()].sort((a, b) => a - b)) {
+    const group = rows.get(n)!;
+    if (rng !== undefined) rng.shuffle(group);
+    for (let i = 0; i < group.length; i += batchSize) {
+      batches.push({ mode: "rows", length: n, examples: group.slice(i, i + batchSize) });
     }
+  }
+  for (const n of [...whole.keys()].sort((a, b) => a - b)) {
+    const group = whole.get(n)!;
+    if (rng !== undefined) rng.shuffle(group);
+    let examples: Example[] = [];
+    for (const s of group) {
+      const targets = targetsOf(s);
+      if (examples.length > 0 && examples.length + targets.length > batchSize) {
+        batches.push({ mode: wholeMode, length: n, examples });
+        examples = [];
+      }
+      for (let i = 0; i < targets.length; i++) examples.push([s, targets[i]!]);
+    }
+    if (examples.length > 0) batches.push({ mode: wholeMode, length: n, examples });
   }
   if (rng !== undefined) rng.shuffle(batches);
   return batches;
@@ -151,6 +173,10 @@ interface BatchTensors {
   readonly rows: TokenRows;
   /** Rows mode: the masked position of each row `[E]`; streams mode: flat target index `s*n + pos` `[E]`. */
   readonly target: TfTensor;
+  /** Rows mode: 1 at each row's masked position, `[E, T]` (bool and float). */
+  readonly maskAt?: { readonly bool: TfTensor; readonly float: TfTensor };
+  /** Whole-sequence modes: each example's flat position `s*n + pos` `[E]`, or `null` when that is `0..E-1`. */
+  readonly selector?: TfTensor | null;
   /** The observed item (class id) of each example `[E]`. */
   readonly itemLabel: TfTensor;
   /** The observed value of each example `[E]`, when values exist. */
@@ -186,7 +212,20 @@ function batchTensors(data: Sequences, batch: FastBatch): BatchTensors {
     itemLabel[e] = data.items[s]![pos]! - 1;
     if (withValues) valueLabel[e] = data.values![s]![pos]!;
   });
+  let maskAt: { bool: TfTensor; float: TfTensor } | undefined;
+  let selector: TfTensor | null | undefined;
+  if (batch.mode === "rows") {
+    const m = new Float32Array(E * T);
+    batch.examples.forEach(([, pos], e) => (m[e * T + pos] = 1));
+    const float = tf.tensor2d(m, [E, T]);
+    maskAt = { bool: tf.cast(float, "bool"), float };
+  } else {
+    const identity = E === R * T && target.every((flat, e) => flat === e);
+    selector = identity ? null : tf.tensor1d(target, "int32");
+  }
   return {
+    ...(maskAt === undefined ? {} : { maskAt }),
+    ...(selector === undefined ? {} : { selector }),
     rows: {
       items: tf.tensor2d(items, [R, T], "int32"),
       values: withValues ? tf.tensor2d(values, [R, T], "float32") : undefined,
@@ -200,6 +239,8 @@ function batchTensors(data: Sequences, batch: FastBatch): BatchTensors {
 
 function disposeTensors(t: BatchTensors): void {
   tf.dispose([t.rows.items, t.target, t.itemLabel]);
+  if (t.maskAt !== undefined) tf.dispose([t.maskAt.bool, t.maskAt.float]);
+  t.selector?.dispose();
   t.rows.values?.dispose();
   t.rows.lags?.dispose();
   t.valueLabel?.dispose();
@@ -218,35 +259,134 @@ function fusedProjection(
   ];
 }
 
-/** `[R, T, H*K] -> [R, H, T, K]`. */
-function splitHeads(t: TfTensor, heads: number): TfTensor {
+/** Per-length constants of the two-stream attention, built once and kept. */
+interface StreamConstants {
+  /** 1 on the diagonal, `[n, n]`. */
+  readonly diagonal: TfTensor;
+  /** 1 off the diagonal, `[n, n]`. */
+  readonly offDiagonal: TfTensor;
+  /** 0 where key j <= query i, -1e9 after: `[n, n]`. */
+  readonly causalBias: TfTensor;
+}
+
+/** Per-length constants of the masked copies: which entries of copy i's logits `[n(i), n(j), n(l)]` come from where. */
+interface CopyConstants {
+  /** 1 on the diagonal `[n(i), n(j)]`: query j is copy i's masked position. */
+  readonly diagonal: TfTensor;
+  /** 1 off the diagonal `[n, n]`. */
+  readonly offDiagonalOf: TfTensor;
+  /** Neither query j nor key l is the masked position i. */
+  readonly neither: TfTensor;
+  /** Key l is the masked position, query j is not. */
+  readonly keyOnly: TfTensor;
+  /** Query j is the masked position, key l is not. */
+  readonly queryOnly: TfTensor;
+  /** Both are the masked position. */
+  readonly both: TfTensor;
+  /** Key l is the masked position (any query). */
+  readonly keyIsMasked: TfTensor;
+}
+
+const streamConstants = new Map<number, StreamConstants>();
+
+function constantsFor(n: number): StreamConstants {
+  let c = streamConstants.get(n);
+  if (c === undefined) {
+    const diagonal = new Float32Array(n * n),
+      offDiagonal = new Float32Array(n * n),
+      causal = new Float32Array(n * n);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < n; j++) {
+        diagonal[i * n + j] = i === j ? 1 : 0;
+        offDiagonal[i * n + j] = i === j ? 0 : 1;
+        causal[i * n + j] = j <= i ? 0 : -1e9;
+      }
+    }
+    c = {
+      diagonal: tf.keep(tf.tensor2d(diagonal, [n, n])),
+      offDiagonal: tf.keep(tf.tensor2d(offDiagonal, [n, n])),
+      causalBias: tf.keep(tf.tensor2d(causal, [n, n])),
+    };
+    streamConstants.set(n, c);
+  }
+  return c;
+}
+
+const copyConstants = new Map<number, CopyConstants>();
+
+/**
+ * Frees the per-length constant tensors the fast path keeps between batches
+ * (masks of the two streams and of the masked copies). They are rebuilt on
+ * demand; call this when done training to return every tensor.
+ *
+ * @example Release the constants
+ * ```ts
+ * import { clearFastCache } from "@efa/efa";
+ *
+ * clearFastCache();
+ * ```
+ */
+export function clearFastCache(): void {
+  for (const c of streamConstants.values()) tf.dispose(Object.values(c));
+  for (const c of copyConstants.values()) tf.dispose(Object.values(c));
+  streamConstants.clear();
+  copyConstants.clear();
+}
+
+function copyConstantsFor(n: number): CopyConstants {
+  let c = copyConstants.get(n);
+  if (c === undefined) {
+    const cube = (f: (i: number, j: number, l: number) => boolean): TfTensor => {
+      const out = new Float32Array(n * n * n);
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j < n; j++) {
+          for (let l = 0; l < n; l++) out[(i * n + j) * n + l] = f(i, j, l) ? 1 : 0;
+        }
+      }
+      return tf.keep(tf.tensor3d(out, [n, n, n]));
+    };
+    c = {
+      diagonal: tf.keep(tf.tidy(() => tf.eye(n))),
+      offDiagonalOf: tf.keep(tf.tidy(() => tf.sub(1, tf.eye(n)))),
+      neither: cube((i, j, l) => j !== i && l !== i),
+      keyOnly: cube((i, j, l) => j !== i && l === i),
+      queryOnly: cube((i, j, l) => j === i && l !== i),
+      both: cube((i, j, l) => j === i && l === i),
+      keyIsMasked: cube((i, _j, l) => l === i),
+    };
+    copyConstants.set(n, c);
+  }
+  return c;
+}
+
+/** `[R, T, H*K] -> [R*H, T, K]` (heads merged into the batch: 3-D batched matmuls are faster in tfjs). */
+function headsAsBatch(t: TfTensor, heads: number): TfTensor {
   const [R, T, HK] = t.shape as [number, number, number];
-  return tf.transpose(tf.reshape(t, [R, T, heads, HK / heads]), [0, 2, 1, 3]);
+  return tf.reshape(tf.transpose(tf.reshape(t, [R, T, heads, HK / heads]), [0, 2, 1, 3]), [
+    R * heads,
+    T,
+    HK / heads,
+  ]);
 }
 
-/** `[R, H, T, K] -> [R, T, H*K]`. */
-function mergeHeads(t: TfTensor): TfTensor {
-  const [R, H, T, K] = t.shape as [number, number, number, number];
-  return tf.reshape(tf.transpose(t, [0, 2, 1, 3]), [R, T, H * K]);
+/** `[R*H, T, K] -> [R, T, H*K]`. */
+function batchAsHeads(t: TfTensor, heads: number): TfTensor {
+  const [RH, T, K] = t.shape as [number, number, number];
+  return tf.reshape(tf.transpose(tf.reshape(t, [RH / heads, heads, T, K]), [0, 2, 1, 3]), [
+    RH / heads,
+    T,
+    heads * K,
+  ]);
 }
 
-/** Rows of `x` `[R, T, W]` at flat indices `r*T + t` `[E]`: `[E, W]`. */
-function gatherRows(x: TfTensor, flat: TfTensor): TfTensor {
-  const [R, T, W] = x.shape as [number, number, number];
-  return embeddingLookup(tf.reshape(x, [R * T, W]), flat);
-}
-
-/** Multi-head self-attention over whole rows with an optional 0/1 mask `[T, T]`. */
-function selfAttention(model: EfaModel, l: number, x: TfTensor, mask?: TfTensor): TfTensor {
+/** Multi-head self-attention over whole rows (no mask: every token of a row is real). */
+function selfAttention(model: EfaModel, l: number, x: TfTensor): TfTensor {
   const { heads, keyDim } = model.config;
   const HK = heads * keyDim;
   const [w, b] = fusedProjection(model, l, ["query", "key", "value"]);
-  const [q, k, v] = tf.split(linear(x, w, b), [HK, HK, HK], 2).map((t) => splitHeads(t, heads)); // [R, H, T, K]
-  let logits = tf.mul(tf.matMul(q!, k!, false, true), 1 / Math.sqrt(keyDim)); // [R, H, T, T]
-  if (mask !== undefined) {
-    logits = tf.where(tf.cast(mask, "bool"), logits, tf.fill(logits.shape, -1e9));
-  }
-  const out = mergeHeads(tf.matMul(tf.softmax(logits), v!)); // [R, T, HK]
+  const [q, k, v] = tf.split(linear(x, w, b), [HK, HK, HK], 2).map((t) => headsAsBatch(t, heads)); // [R*H, T, K]
+  const weights = tf.softmax(tf.mul(tf.matMul(q!, k!, false, true), 1 / Math.sqrt(keyDim))); // [R*H, T, T]
+  const out = batchAsHeads(tf.matMul(weights, v!), heads); // [R, T, HK]
   return fastDense(model.params, `layer${l}.attention.output`, out); // [R, T, W]
 }
 
@@ -256,14 +396,13 @@ function targetAttention(model: EfaModel, l: number, x: TfTensor, xt: TfTensor):
   const HK = heads * keyDim;
   const E = xt.shape[0]!;
   const [wkv, bkv] = fusedProjection(model, l, ["key", "value"]);
-  const [k, v] = tf.split(linear(x, wkv, bkv), [HK, HK], 2).map((t) => splitHeads(t, heads)); // [E, H, T, K]
+  const [k, v] = tf.split(linear(x, wkv, bkv), [HK, HK], 2).map((t) => headsAsBatch(t, heads)); // [E*H, T, K]
   const q = tf.reshape(fastDense(model.params, `layer${l}.attention.query`, xt), [
-    E,
-    heads,
+    E * heads,
     1,
     keyDim,
-  ]); // [E, H, 1, K]
-  const weights = tf.softmax(tf.mul(tf.matMul(q, k!, false, true), 1 / Math.sqrt(keyDim))); // [E, H, 1, T]
+  ]); // [E*H, 1, K]
+  const weights = tf.softmax(tf.mul(tf.matMul(q, k!, false, true), 1 / Math.sqrt(keyDim))); // [E*H, 1, T]
   const out = tf.reshape(tf.matMul(weights, v!), [E, HK]); // [E, HK]
   return fastDense(model.params, `layer${l}.attention.output`, out); // [E, W]
 }
@@ -271,18 +410,19 @@ function targetAttention(model: EfaModel, l: number, x: TfTensor, xt: TfTensor):
 /** The final representation at each row's target: equal-length rows, the last layer at the target only. */
 function encodeRows(model: EfaModel, t: BatchTensors, maskItem: boolean): TfTensor {
   const L = model.config.layers;
-  const [R, T] = t.rows.items.shape as [number, number];
-  const maskAt = tf.equal(
-    tf.reshape(tf.range(0, T, 1, "int32"), [1, T]),
-    tf.reshape(t.target, [R, 1]),
-  ); // [R, T]
-  let x = embedTokens(model, t.rows, maskAt, maskItem, fastDense); // [R, T, W]
+  let x = embedTokens(model, t.rows, t.maskAt!.bool, maskItem, fastDense); // [R, T, W]
   for (let l = 0; l < L - 1; l++) {
     x = afterAttention(model, l, x, selfAttention(model, l, x), fastDense);
   }
-  const flat = tf.add(tf.mul(tf.range(0, R, 1, "int32"), tf.scalar(T, "int32")), t.target); // [R]
-  const xt = gatherRows(x, flat); // [R, W]
+  const xt = tf.sum(tf.mul(x, tf.expandDims(t.maskAt!.float, 2)), 1); // [R, W] the target rows
   return afterAttention(model, L - 1, xt, targetAttention(model, L - 1, x, xt), fastDense); // [R, W]
+}
+
+/** The rows `[E, W]` of `x` `[S, n, W]` at the examples' flat positions (all of them, in order, when `null`). */
+function selectTargets(x: TfTensor, selector: TfTensor | null): TfTensor {
+  const [S, n, W] = x.shape as [number, number, number];
+  const flat = tf.reshape(x, [S * n, W]); // [S*n, W]
+  return selector === null ? flat : embeddingLookup(flat, selector); // [E, W]
 }
 
 /**
@@ -294,62 +434,163 @@ function encodeStreams(model: EfaModel, t: BatchTensors, maskItem: boolean): TfT
   const HK = heads * keyDim;
   const [S, n] = t.rows.items.shape as [number, number];
   const scale = 1 / Math.sqrt(keyDim);
-  const row = tf.reshape(tf.range(0, n, 1, "int32"), [n, 1]),
-    col = tf.reshape(tf.range(0, n, 1, "int32"), [1, n]);
-  const before = tf.less(col, row); // [n, n] key j strictly before query i
-  const upTo = tf.lessEqual(col, row); // [n, n] causal: j <= i
-  const diagonal = tf.cast(tf.equal(col, row), "float32"); // [n, n]
+  const { diagonal, offDiagonal, causalBias } = constantsFor(n); // [n, n]
   let content = embedTokens(model, t.rows, null, false, fastDense); // [S, n, W] the true tokens
   let query = embedTokens(model, t.rows, tf.fill([S, n], 1, "bool"), maskItem, fastDense); // [S, n, W] masked tokens
   for (let l = 0; l < L; l++) {
     const last = l === L - 1;
     const [wc, bc] = fusedProjection(model, l, last ? ["key", "value"] : ["query", "key", "value"]);
     const contentParts = tf.split(linear(content, wc, bc), last ? [HK, HK] : [HK, HK, HK], 2)
-      .map((p) => splitHeads(p, heads)); // [S, H, n, K] each
+      .map((p) => headsAsBatch(p, heads)); // [S*H, n, K] each
     const [kc, vc] = last ? contentParts : contentParts.slice(1);
     const [wq, bq] = fusedProjection(model, l, ["query", "key", "value"]);
     const [qg, kg, vg] = tf.split(linear(query, wq, bq), [HK, HK, HK], 2).map((p) =>
-      splitHeads(p, heads)
-    ); // [S, H, n, K]
-    // Query stream: target i attends to content tokens j < i and to its own masked token.
-    const cross = tf.mul(tf.matMul(qg!, kc!, false, true), scale); // [S, H, n, n]
-    const self = tf.mul(tf.sum(tf.mul(qg!, kg!), -1, true), scale); // [S, H, n, 1]
-    const isSelf = tf.broadcastTo(tf.cast(diagonal, "bool"), cross.shape);
-    const logits = tf.where(
-      tf.broadcastTo(before, cross.shape),
-      cross,
-      tf.where(isSelf, tf.broadcastTo(self, cross.shape), tf.fill(cross.shape, -1e9)),
-    ); // [S, H, n, n]: content before i, the own masked token on the diagonal
-    const weights = tf.softmax(logits); // [S, H, n, n]
-    const selfWeight = tf.sum(tf.mul(weights, diagonal), -1, true); // [S, H, n, 1]
-    const attended = tf.add(
-      tf.matMul(tf.mul(weights, tf.sub(1, diagonal)), vc!),
-      tf.mul(selfWeight, vg!),
-    ); // [S, H, n, K]
-    const nextQuery = afterAttention(
-      model,
-      l,
-      query,
-      fastDense(model.params, `layer${l}.attention.output`, mergeHeads(attended)),
-      fastDense,
-    );
+      headsAsBatch(p, heads)
+    ); // [S*H, n, K]
+    // Query stream: target i attends to the content tokens j < i and, on the diagonal, to its own masked token.
+    const cross = tf.mul(tf.matMul(qg!, kc!, false, true), scale); // [S*H, n, n]
+    const self = tf.mul(tf.sum(tf.mul(qg!, kg!), -1, true), scale); // [S*H, n, 1]
+    const logits = tf.add(tf.add(tf.mul(cross, offDiagonal), tf.mul(self, diagonal)), causalBias); // [S*H, n, n]
+    const weights = tf.softmax(logits); // [S*H, n, n]
+    const selfWeight = tf.sum(tf.mul(weights, diagonal), -1, true); // [S*H, n, 1]
+    const attended = tf.add(tf.matMul(tf.mul(weights, offDiagonal), vc!), tf.mul(selfWeight, vg!)); // [S*H, n, K]
+    const out = fastDense(
+      model.params,
+      `layer${l}.attention.output`,
+      batchAsHeads(attended, heads),
+    ); // [S, n, W]
+    const nextQuery = afterAttention(model, l, query, out, fastDense);
     if (!last) {
       // Content stream: causal self-attention over the true tokens.
       const [qc] = contentParts;
-      let cl = tf.mul(tf.matMul(qc!, kc!, false, true), scale); // [S, H, n, n]
-      cl = tf.where(tf.broadcastTo(upTo, cl.shape), cl, tf.fill(cl.shape, -1e9));
-      const out = mergeHeads(tf.matMul(tf.softmax(cl), vc!)); // [S, n, HK]
+      const cl = tf.add(tf.mul(tf.matMul(qc!, kc!, false, true), scale), causalBias); // [S*H, n, n]
+      const outC = batchAsHeads(tf.matMul(tf.softmax(cl), vc!), heads); // [S, n, HK]
       content = afterAttention(
         model,
         l,
         content,
-        fastDense(model.params, `layer${l}.attention.output`, out),
+        fastDense(model.params, `layer${l}.attention.output`, outC),
         fastDense,
       );
     }
     query = nextQuery;
   }
-  return gatherRows(query, t.target); // [E, W]
+  return selectTargets(query, t.selector!); // [E, W] each example's position
+}
+
+/**
+ * Masked copies of whole sequences (bidirectional models): copy `i` of a
+ * sequence is the sequence with position `i` masked. The first layer is shared:
+ * projections of the true and of the masked tokens are computed once per
+ * sequence, and copy `i`'s logits are the true tokens' `Q K^T` with row `i`
+ * and column `i` replaced. Returns the final representation at every target.
+ */
+function encodeCopies(model: EfaModel, t: BatchTensors, maskItem: boolean): TfTensor {
+  const { layers: L, heads: H, keyDim: K } = model.config;
+  const HK = H * K;
+  const [S, n] = t.rows.items.shape as [number, number];
+  const scale = 1 / Math.sqrt(K);
+  const c = copyConstantsFor(n);
+  const p = model.params;
+  const trueTokens = embedTokens(model, t.rows, null, false, fastDense); // [S, n, W]
+  const W = trueTokens.shape[2]!;
+  const maskedTokens = embedTokens(model, t.rows, tf.fill([S, n], 1, "bool"), maskItem, fastDense); // [S, n, W]
+  const [wqkv, bqkv] = fusedProjection(model, 0, ["query", "key", "value"]);
+  const projected = linear(trueTokens, wqkv, bqkv); // [S, n, 3HK]
+  const projectedMasked = linear(maskedTokens, wqkv, bqkv); // [S, n, 3HK]
+  // Head h's query, key or value: a column slice, no transpose. part 0 = query, 1 = key, 2 = value.
+  const head = (x: TfTensor, part: number, h: number): TfTensor =>
+    tf.slice(x, [0, 0, part * HK + h * K], [S, n, K]); // [S, n, K]
+  const outputKernel = param(p, "layer0.attention.output.kernel"); // [HK, W]
+
+  let last: TfTensor; // the final representation at each copy's masked position, [S, n(i), W]
+  if (L === 1) {
+    // Only copy i's masked query matters: keys are the true tokens except the masked one at i.
+    const perHead: TfTensor[] = [];
+    for (let h = 0; h < H; h++) {
+      const qm = head(projectedMasked, 0, h),
+        km = head(projectedMasked, 1, h),
+        vm = head(projectedMasked, 2, h);
+      const rowReplaced = tf.matMul(qm, head(projected, 1, h), false, true); // [S, n(i), n(l)]
+      const selfMasked = tf.sum(tf.mul(qm, km), -1, true); // [S, n(i), 1]
+      const logits = tf.mul(
+        tf.add(tf.mul(rowReplaced, c.offDiagonalOf), tf.mul(selfMasked, c.diagonal)),
+        scale,
+      );
+      const weights = tf.softmax(logits); // [S, n(i), n(l)]
+      const selfWeight = tf.sum(tf.mul(weights, c.diagonal), -1, true); // [S, n(i), 1]
+      const attended = tf.add(
+        tf.matMul(tf.mul(weights, c.offDiagonalOf), head(projected, 2, h)),
+        tf.mul(selfWeight, vm),
+      ); // [S, n, K]
+      perHead.push(linear(attended, tf.slice(outputKernel, [h * K, 0], [K, W]))); // [S, n, W]
+    }
+    const out = tf.add(tf.addN(perHead), param(p, "layer0.attention.output.bias")); // [S, n, W]
+    last = afterAttention(model, 0, maskedTokens, out, fastDense);
+  } else {
+    // Layer 1 for every copy i and query j, heads in the batch axis: logits [S*H, n(i), n(j), n(l)].
+    const [q, k, v] = tf.split(projected, [HK, HK, HK], 2).map((x) => headsAsBatch(x, H)); // [S*H, n, K]
+    const [qm, km, vm] = tf.split(projectedMasked, [HK, HK, HK], 2).map((x) => headsAsBatch(x, H));
+    // One product gives all four blocks: true and masked queries against true and masked keys.
+    const blocks = tf.matMul(tf.concat([q!, qm!], 1), tf.concat([k!, km!], 1), false, true); // [S*H, 2n, 2n]
+    const SH = S * H;
+    const all = tf.slice(blocks, [0, 0, 0], [SH, n, n]); // [S*H, n(j), n(l)] true queries on true keys
+    const columnReplaced = tf.transpose(tf.slice(blocks, [0, 0, n], [SH, n, n]), [0, 2, 1]); // [S*H, n(i), n(j)]: q_j . km_i
+    const rowReplaced = tf.slice(blocks, [0, n, 0], [SH, n, n]); // [S*H, n(i), n(l)]: qm_i . k_l
+    const selfMasked = tf.sum(tf.mul(qm!, km!), -1); // [S*H, n(i)]
+    const logits = tf.mul(
+      tf.addN([
+        tf.mul(tf.expandDims(all, 1), c.neither),
+        tf.mul(tf.expandDims(columnReplaced, 3), c.keyOnly),
+        tf.mul(tf.expandDims(rowReplaced, 2), c.queryOnly),
+        tf.mul(tf.reshape(selfMasked, [SH, n, 1, 1]), c.both),
+      ]),
+      scale,
+    ); // [S*H, n(i), n(j), n(l)]
+    const weights = tf.softmax(logits); // [S*H, n(i), n(j), n(l)]
+    // Copy i's values are the true ones except at i: sum_l w v_l + w_i (vm_i - v_i).
+    const onTrue = tf.reshape(tf.matMul(tf.reshape(weights, [SH, n * n, n]), v!), [SH, n, n, K]); // [S*H, n(i), n(j), K]
+    const onMasked = tf.sum(tf.mul(weights, c.keyIsMasked), -1, true); // [S*H, n(i), n(j), 1]
+    const attended = tf.reshape(
+      tf.add(onTrue, tf.mul(onMasked, tf.expandDims(tf.sub(vm!, v!), 2))),
+      [S, H, n * n * K],
+    ); // [S, H, n(i)*n(j)*K]
+    // The output projection head by head (a slice of the batch axis; no transpose of this large tensor).
+    const perHead = Array.from({ length: H }, (_, h) =>
+      linear(
+        tf.reshape(tf.slice(attended, [0, h, 0], [S, 1, n * n * K]), [S, n, n, K]),
+        tf.slice(outputKernel, [h * K, 0], [K, W]),
+      )); // [S, n, n, W] each
+    const out = tf.add(tf.addN(perHead), param(p, "layer0.attention.output.bias")); // [S, n(i), n(j), W]
+    const diagonal = tf.expandDims(c.diagonal, 2); // [n(i), n(j), 1]
+    const copies = tf.add(
+      tf.mul(tf.expandDims(trueTokens, 1), tf.sub(1, diagonal)),
+      tf.mul(tf.expandDims(maskedTokens, 2), diagonal),
+    ); // [S, n(i), n(j), W]: copy i's tokens
+    let h = afterAttention(model, 0, copies, out, fastDense); // [S, n, n, W]
+    // Middle layers: ordinary self-attention within each copy.
+    for (let l = 1; l < L - 1; l++) {
+      const rows = tf.reshape(h, [S * n, n, W]); // one row per copy
+      h = tf.reshape(afterAttention(model, l, rows, selfAttention(model, l, rows), fastDense), [
+        S,
+        n,
+        n,
+        W,
+      ]);
+    }
+    // Last layer at the masked position only: one query per copy, elementwise, softmax over the key axis j.
+    const target = tf.sum(tf.mul(h, diagonal), 2); // [S, n(i), W]
+    // Separate key and value projections: splitting a fused [S, n, n, 2H, K] tensor is very slow in tfjs.
+    const k2 = tf.reshape(fastDense(p, `layer${L - 1}.attention.key`, h), [S, n, n, H, K]); // [S, n(i), n(j), H, K]
+    const v2 = tf.reshape(fastDense(p, `layer${L - 1}.attention.value`, h), [S, n, n, H, K]);
+    const q2 = tf.reshape(fastDense(p, `layer${L - 1}.attention.query`, target), [S, n, 1, H, K]);
+    const logits2 = tf.mul(tf.sum(tf.mul(q2, k2), -1), scale); // [S, n(i), n(j), H]
+    const weights2 = softmaxOver(logits2, 2); // softmax over j
+    const out2 = tf.reshape(tf.sum(tf.mul(tf.expandDims(weights2, 4), v2), 2), [S, n, HK]); // [S, n(i), HK]
+    const attention = fastDense(p, `layer${L - 1}.attention.output`, out2); // [S, n, W]
+    last = afterAttention(model, L - 1, target, attention, fastDense);
+  }
+  return selectTargets(last, t.selector!); // [E, W] each example's masked position
 }
 
 /** What the fast path computes for a batch: natural parameters and labels per example. */
@@ -396,7 +637,11 @@ function valueHead(model: EfaModel, h: TfTensor): TfTensor {
  */
 export function fastForward(model: EfaModel, data: Sequences, batch: FastBatch): FastOutput {
   const t = batchTensors(data, batch);
-  const encode = batch.mode === "rows" ? encodeRows : encodeStreams;
+  const encode = batch.mode === "rows"
+    ? encodeRows
+    : batch.mode === "copies"
+    ? encodeCopies
+    : encodeStreams;
   const target = model.config.target;
   try {
     return tf.tidy(() => {

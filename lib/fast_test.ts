@@ -7,9 +7,9 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import "./backend.ts";
 import { disposeBatch, listExamples, makeBatch, type Sequences } from "./data.ts";
-import { fastBatchLoss, fastMode, planFastBatches } from "./fast.ts";
+import { clearFastCache, fastBatchLoss, fastMode, planFastBatches } from "./fast.ts";
 import { createEfa, disposeModel, efaConfig, type EfaConfigInput, type EfaModel } from "./model.ts";
-import { batchLoss } from "./objective.ts";
+import { batchLoss, referenceBatchOptions } from "./objective.ts";
 import { SeedStream } from "./random.ts";
 
 const CONFIGS: Record<string, EfaConfigInput> = {
@@ -18,6 +18,13 @@ const CONFIGS: Record<string, EfaConfigInput> = {
     maxLength: 9,
     itemEmbedding: { kind: "table", dim: 8 },
     keyDim: 4,
+  },
+  "categorical bidirectional, one layer": {
+    numItems: 7,
+    maxLength: 9,
+    itemEmbedding: { kind: "table", dim: 8 },
+    keyDim: 4,
+    layers: 1,
   },
   "categorical unidirectional causal (Instacart)": {
     numItems: 7,
@@ -108,12 +115,14 @@ function randomData(name: string, rng: SeedStream): Sequences {
       lags.push([...day.map(() => 0), ...day.map(() => 1)]);
       targets.push(day.map((_, i) => i));
     } else {
-      const n = 2 + rng.integer(8); // lengths 2..9, several batches of each
+      const n = 3 + rng.integer(7); // lengths 3..9, several batches of each
       items.push(Array.from({ length: n }, () => 1 + rng.integer(7)));
       values.push(Array.from({ length: n }, () => 1 + rng.integer(3)));
-      // Every other sequence predicts a subset of its positions, as per-example validation splits do.
+      // Some sequences predict a subset of their positions (as per-example validation splits do), some a
+      // single one: bidirectional batches then use both whole masked copies and single rows.
+      const all = Array.from({ length: n }, (_, i) => i);
       targets.push(
-        Array.from({ length: n }, (_, i) => i).filter((i) => s % 2 === 0 || (i + s) % 3 !== 0),
+        s % 3 === 0 ? all : s % 3 === 1 ? all.filter((i) => (i + s) % 3 !== 0) : [n - 1],
       );
     }
   }
@@ -146,9 +155,19 @@ Deno.test("the fast path gives the reference losses and gradients for every mode
     const unidirectional = model.config.direction === "unidirectional";
     const batches = planFastBatches(model, data, { batchSize: 6, rng });
     assert.equal(batches.reduce((n, b) => n + b.examples.length, 0), listExamples(data).length);
+    const modes = new Set(batches.map((b) => b.mode));
+    assert.deepEqual(
+      [...modes].sort(),
+      unidirectional
+        ? [fastMode(model)]
+        : name.startsWith("spatial")
+        ? ["copies"]
+        : ["copies", "rows"],
+      name,
+    );
     for (const batch of batches) {
       const fast = gradients(model, () => fastBatchLoss(model, data, batch));
-      const reference = makeBatch(data, batch.examples, { truncateAfterTarget: unidirectional });
+      const reference = makeBatch(data, batch.examples, referenceBatchOptions(model));
       const ref = gradients(model, () => batchLoss(model, reference));
       disposeBatch(reference);
       const where = `${name}, ${
@@ -195,8 +214,13 @@ Deno.test("fastBatchLoss() leaks no tensors", () => {
   const model = createEfa(efaConfig(CONFIGS["joint unidirectional causal"]!), { seed: 1 });
   const data = randomData("joint", new SeedStream(3));
   const batches = planFastBatches(model, data, { batchSize: 8 });
+  clearFastCache();
   const before = tf.memory().numTensors;
   for (const b of batches) fastBatchLoss(model, data, b).dispose();
+  const withConstants = tf.memory().numTensors; // per-length mask constants, kept between batches on purpose
+  for (const b of batches) fastBatchLoss(model, data, b).dispose();
+  assert.equal(tf.memory().numTensors, withConstants);
+  clearFastCache();
   assert.equal(tf.memory().numTensors, before);
   disposeModel(model);
 });

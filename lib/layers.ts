@@ -552,3 +552,82 @@ export function linear(x: TfTensor, kernel: TfTensor, bias?: TfTensor): TfTensor
 export function fastDense(params: ModelParameters, name: string, x: TfTensor): TfTensor {
   return linear(x, param(params, `${name}.kernel`), params[`${name}.bias`]);
 }
+
+/**
+ * Softmax along one axis with a hand-written gradient,
+ * `dx = y (dy - sum(dy y))`, which saves the gradient through the max
+ * subtracted for stability (tfjs's `softmax` works on the last axis only).
+ *
+ * @param x The logits.
+ * @param axis The axis to normalise over.
+ * @returns The probabilities, shaped like `x`.
+ *
+ * @example Columns sum to one
+ * ```ts
+ * import { softmaxOver } from "@efa/efa";
+ * import * as tf from "@tensorflow/tfjs";
+ * import assert from "node:assert/strict";
+ *
+ * const y = softmaxOver(tf.tensor2d([[0, 1], [0, 1]]), 0).dataSync();
+ * assert.ok(Math.abs(y[0]! - 0.5) < 1e-6 && Math.abs(y[1]! + y[3]! - 1) < 1e-6);
+ * ```
+ */
+export function softmaxOver(x: TfTensor, axis: number): TfTensor {
+  const op = tf.customGrad(
+    ((logits: TfTensor, save: tf.GradSaveFunc) => {
+      const y = tf.tidy(() => {
+        const shifted = tf.exp(tf.sub(logits, tf.max(logits, axis, true)));
+        return tf.div(shifted, tf.sum(shifted, axis, true));
+      });
+      save([y]);
+      return {
+        value: y,
+        gradFunc: (dy: TfTensor | TfTensor[], saved: TfTensor[]) => {
+          const [ys] = saved as [TfTensor];
+          const g = dy as TfTensor;
+          return [tf.mul(ys, tf.sub(g, tf.sum(tf.mul(g, ys), axis, true)))];
+        },
+      };
+    }) as unknown as Parameters<typeof tf.customGrad>[0],
+  ) as (x: TfTensor) => TfTensor;
+  return op(x);
+}
+
+/**
+ * `log sum exp(x)` over the last axis with the gradient `softmax(x)` written
+ * out (tfjs's own `logSumExp` backpropagates through the max it subtracts).
+ *
+ * @param x The values, `[..., n]`.
+ * @returns `[...]`.
+ *
+ * @example log(e^0 + e^0) = log 2
+ * ```ts
+ * import { logSumExpLast } from "@efa/efa";
+ * import * as tf from "@tensorflow/tfjs";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(Math.abs(logSumExpLast(tf.tensor2d([[0, 0]])).dataSync()[0]! - Math.log(2)) < 1e-6);
+ * ```
+ */
+export function logSumExpLast(x: TfTensor): TfTensor {
+  return logSumExpOp(x);
+}
+
+const logSumExpOp: (x: TfTensor) => TfTensor = tf.customGrad(
+  ((x: TfTensor, save: tf.GradSaveFunc) => {
+    const axis = x.rank - 1;
+    const value = tf.tidy(() => {
+      const max = tf.max(x, axis, true);
+      return tf.add(tf.squeeze(max, [axis]), tf.log(tf.sum(tf.exp(tf.sub(x, max)), axis)));
+    });
+    save([x, value]);
+    return {
+      value,
+      gradFunc: (dy: TfTensor | TfTensor[], saved: TfTensor[]) => {
+        const [xs, v] = saved as [TfTensor, TfTensor];
+        const a = xs.rank - 1;
+        return [tf.mul(tf.exp(tf.sub(xs, tf.expandDims(v, a))), tf.expandDims(dy as TfTensor, a))];
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0],
+) as (x: TfTensor) => TfTensor;

@@ -7,7 +7,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { TfScalar, TfTensor } from "./_types.ts";
-import type { Batch, SequenceRequirements, Sequences } from "./data.ts";
+import type { Batch, MakeBatchOptions, SequenceRequirements, Sequences } from "./data.ts";
 import { validateSequences } from "./data.ts";
 import { categorical } from "./families.ts";
 import { fmForward, type FmModel } from "./fm.ts";
@@ -197,9 +197,32 @@ export function validateData(model: Model, data: Sequences, fn: string): void {
   validateSequences(data, dataRequirements(model), fn);
 }
 
-/** Whether rows may be cut after their target (unidirectional models never look past it). */
-export function isUnidirectional(model: Model): boolean {
-  return model.kind === "efa"
-    ? model.config.direction === "unidirectional"
-    : model.config.context === "unidirectional";
+/**
+ * How the reference path lays out a batch, as the authors' notebooks build it:
+ * one row per example, padded to the model's `maxLength` (`max_len`); rows are
+ * cut after the target only where the notebooks build prefixes (the value EFA's
+ * `"prefix"` unidirectional rows and the unidirectional FM).
+ *
+ * @param model The model.
+ * @returns Options for {@link makeBatch}.
+ *
+ * @example The categorical unidirectional EFA keeps whole, padded rows
+ * ```ts
+ * import { createEfa, disposeModel, efaConfig, referenceBatchOptions } from "@efa/efa";
+ * import assert from "node:assert/strict";
+ *
+ * const model = createEfa(efaConfig({ direction: "unidirectional" }), { seed: 1 });
+ * assert.deepEqual(referenceBatchOptions(model), { truncateAfterTarget: false, padTo: 24 });
+ * disposeModel(model);
+ * ```
+ */
+export function referenceBatchOptions(model: Model): MakeBatchOptions {
+  if (model.kind === "fm") {
+    return { truncateAfterTarget: model.config.context === "unidirectional" };
+  }
+  const { direction, unidirectionalMask, maxLength } = model.config;
+  return {
+    truncateAfterTarget: direction === "unidirectional" && unidirectionalMask === "prefix",
+    padTo: maxLength,
+  };
 }

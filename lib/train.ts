@@ -11,8 +11,9 @@ import * as tf from "@tensorflow/tfjs";
 import type { TfTensor } from "./_types.ts";
 import { disposeBatch, listExamples, makeBatch, type Sequences } from "./data.ts";
 import { evaluate } from "./evaluate.ts";
+import { Adam } from "./adam.ts";
 import { fastBatchLoss, planFastBatches } from "./fast.ts";
-import { batchLoss, isUnidirectional, type Model, validateData } from "./objective.ts";
+import { batchLoss, type Model, referenceBatchOptions, validateData } from "./objective.ts";
 import type { TfScalar } from "./_types.ts";
 import { SeedStream } from "./random.ts";
 
@@ -87,8 +88,8 @@ export interface TrainResult {
 }
 
 /**
- * Trains a model in place with Adam (Keras defaults: beta 0.9, 0.999,
- * epsilon 1e-7). Each epoch shuffles the examples with a stream seeded by
+ * Trains a model in place with Adam as Keras computes it ({@link Adam}:
+ * beta 0.9, 0.999, epsilon 1e-7). Each epoch shuffles the examples with a stream seeded by
  * `seed`, so the same seed on the same backend gives the same losses.
  *
  * @param model The model (EFA or FM); its parameters are updated.
@@ -142,10 +143,10 @@ export async function train(
   const order = examples.map((_, i) => i);
   let steps = 0;
   const fast = (options.path ?? "fast") === "fast" && model.kind === "efa";
-  const truncateAfterTarget = isUnidirectional(model);
+  const layout = referenceBatchOptions(model);
   const rng = new SeedStream(options.seed ?? 0);
   const variables = Object.values(model.params);
-  const optimizer = tf.train.adam(learningRate, 0.9, 0.999, 1e-7);
+  const optimizer = new Adam(variables, { learningRate });
   const history: EpochInfo[] = [];
   let best: { epoch: number; loss: number; weights: TfTensor[] | null } = {
     epoch: 0,
@@ -174,7 +175,7 @@ export async function train(
           return {
             count: chunk.length,
             loss: () => {
-              const batch = makeBatch(data, chunk, { truncateAfterTarget });
+              const batch = makeBatch(data, chunk, layout);
               try {
                 return batchLoss(model, batch);
               } finally {
@@ -187,9 +188,7 @@ export async function train(
       steps = plan.length;
       for (let step = 1; step <= steps; step++) {
         const { count, loss: lossOf } = plan[step - 1]!;
-        const lossTensor = optimizer.minimize(lossOf, true, variables)!;
-        const loss = lossTensor.dataSync()[0]!;
-        lossTensor.dispose();
+        const loss = optimizer.step(lossOf);
         if (!Number.isFinite(loss)) {
           throw new Error(
             `Training diverged: the loss is ${loss} at epoch ${epoch}, step ${step} of ${steps}`,
