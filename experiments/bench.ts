@@ -6,7 +6,10 @@
  * one full fast epoch of the Instacart bidirectional EFA; and forward plus
  * backward time and memory for one sequence of length 100, 500 and 1,000.
  *
- *   deno task bench [--quick] [--data-dir=DIR]
+ *   deno task bench [--quick] [--epochs] [--data-dir=DIR]
+ *
+ * `--quick` measures for a few seconds each and skips the per-model epoch
+ * times (under two minutes); `--epochs` adds them back.
  *
  * The last line reads `speedup instacart_bidir=X.XX instacart_unidir=Y.YY movielens_exp2=Z.ZZ`.
  */
@@ -29,11 +32,28 @@ import {
   referenceBatchOptions,
   SeedStream,
   type Sequences,
+  train,
 } from "../mod.ts";
-import { loadDataset } from "../data/load.ts";
+import { loadDataset, loadTemperature } from "../data/load.ts";
+import type { PreparedDataset } from "../data/prepared.ts";
+import {
+  instacartModels,
+  movielensExp1Models,
+  movielensExp2Models,
+  nearestCities,
+  type PaperModel,
+  syntheticModels,
+  TEMPERATURE_TRAINING,
+  temperatureEfa,
+  temperatureFm,
+} from "./paper_models.ts";
 
 const { values: args } = parseArgs({
-  options: { quick: { type: "boolean", default: false }, "data-dir": { type: "string" } },
+  options: {
+    quick: { type: "boolean", default: false },
+    epochs: { type: "boolean", default: false },
+    "data-dir": { type: "string" },
+  },
 });
 const quick = args.quick;
 const dataOptions = args["data-dir"] === undefined ? {} : { dataDir: args["data-dir"] };
@@ -110,6 +130,9 @@ const cases: [string, EfaConfigInput, Sequences][] = [
 ];
 const seconds = quick ? 4 : 20;
 const info = backendInfo();
+console.log(
+  "reference: one row per example padded to max_len, as the notebooks build batches; fast: lib/fast.ts",
+);
 console.log(
   `# deno task bench${
     quick ? " --quick" : ""
@@ -202,6 +225,51 @@ for (const n of quick ? [100, 500] : [100, 500, 1000]) {
     disposeModel(model);
   }
   console.log(`  n=${String(n).padEnd(5)} ${row.join("   ")}`);
+}
+
+// One epoch (training plus the validation pass) of every paper model, with the paper's batch size.
+if (!quick || args.epochs) {
+  console.log(
+    "epoch times (fast path for EFA, reference path for FM; training pass + validation pass):",
+  );
+  const tables: [string, PaperModel[], PreparedDataset][] = [
+    ["synthetic", syntheticModels(), await loadDataset("synthetic")],
+    ["instacart", instacartModels(), instacart],
+    ["movielens_exp1", movielensExp1Models(), await loadDataset("movielens_exp1", dataOptions)],
+    ["movielens_exp2_v1", movielensExp2Models("v1"), movielens],
+    ["movielens_exp2_v2", movielensExp2Models("v2"), movielens],
+  ];
+  const temperature: [number, 0 | 1 | 2][] = [[1, 0], [2, 0], [4, 0], [4, 1], [4, 2]];
+  for (const [layers, lag] of temperature) {
+    const data = await loadTemperature(lag);
+    const training = lag === 0 ? TEMPERATURE_TRAINING.noLag : TEMPERATURE_TRAINING.lag;
+    const models = [temperatureEfa(layers, lag, data.itemFeatures, training)];
+    if (layers === 1) {
+      models.push(
+        temperatureFm(5, nearestCities(data.itemFeatures, 5), TEMPERATURE_TRAINING.noLag),
+      );
+    }
+    tables.push([data.name, models, data]);
+  }
+  for (const [table, models, data] of tables) {
+    for (const m of models) {
+      const model = m.create(1);
+      const { history } = await train(model, data.fit, {
+        epochs: 1,
+        batchSize: m.training.batchSize,
+        learningRate: m.training.learningRate,
+        validation: data.validation,
+      });
+      console.log(
+        `  ${`${table}/${m.name}`.padEnd(44)} ${
+          history[0]!.seconds.toFixed(1).padStart(7)
+        } s  (batch ${m.training.batchSize}, ${
+          listExamples(data.fit).length
+        } predictions, paper max epochs ${m.training.epochs})`,
+      );
+      disposeModel(model);
+    }
+  }
 }
 
 console.log(

@@ -11,7 +11,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { TfScalar, TfVariable } from "./_types.ts";
+import type { TfScalar, TfTensor, TfVariable } from "./_types.ts";
 
 /** Options of {@link Adam}. */
 export interface AdamOptions {
@@ -84,12 +84,30 @@ export class Adam {
   step(loss: () => TfScalar): number {
     const { value, grads } = tf.variableGrads(loss, this.#variables as TfVariable[]);
     const lossValue = value.dataSync()[0]!;
+    this.apply(this.#variables.map((v) => grads[v.name]));
+    tf.dispose([value, ...Object.values(grads)]);
+    return lossValue;
+  }
+
+  /**
+   * Updates every variable once from given gradients (for example gradients
+   * accumulated over several chunks of one batch). The caller keeps ownership
+   * of the gradient tensors.
+   *
+   * @param grads One gradient per variable, in the constructor's order (`undefined`: zero).
+   */
+  apply(grads: readonly (TfTensor | undefined)[]): void {
+    if (grads.length !== this.#variables.length) {
+      throw new RangeError(
+        `Adam.apply(): expected ${this.#variables.length} gradients, got ${grads.length}`,
+      );
+    }
     this.#t++;
     const b1 = this.#beta1, b2 = this.#beta2;
     const alpha = (this.#learningRate * Math.sqrt(1 - b2 ** this.#t)) / (1 - b1 ** this.#t);
     tf.tidy(() => {
       const g = tf.concat(
-        this.#variables.map((v) => tf.reshape(grads[v.name] ?? tf.zerosLike(v), [-1])),
+        this.#variables.map((v, i) => tf.reshape(grads[i] ?? tf.zerosLike(v), [-1])),
       ); // [P]
       const m = tf.add(this.#m, tf.mul(tf.sub(g, this.#m), 1 - b1));
       const v = tf.add(this.#v, tf.mul(tf.sub(tf.square(g), this.#v), 1 - b2));
@@ -99,8 +117,6 @@ export class Adam {
       const parts = tf.split(update, this.#variables.map((w) => w.size));
       this.#variables.forEach((w, i) => w.assign(tf.sub(w, tf.reshape(parts[i]!, w.shape))));
     });
-    tf.dispose([value, ...Object.values(grads)]);
-    return lossValue;
   }
 
   /** Frees the moment estimates. */

@@ -8,7 +8,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { TfTensor } from "./_types.ts";
 import { disposeBatch, type Example, listExamples, makeBatch, type Sequences } from "./data.ts";
-import { fastForward, planFastBatches } from "./fast.ts";
+import { fastForward, planFastBatches, splitFastBatch } from "./fast.ts";
 import { categorical } from "./families.ts";
 import {
   forward,
@@ -46,7 +46,9 @@ function* outputs(model: Model, data: Sequences, options: EvaluateOptions): Gene
   const batchSize = options.batchSize ?? 1024;
   if (model.kind === "efa" && (options.path ?? "fast") === "fast") {
     for (const batch of planFastBatches(model, data, { batchSize })) {
-      yield { examples: batch.examples, ...fastForward(model, data, batch) };
+      for (const chunk of splitFastBatch(model, batch)) {
+        yield { examples: chunk.examples, ...fastForward(model, data, chunk) };
+      }
     }
     return;
   }

@@ -167,6 +167,86 @@ export function planFastBatches(
   return batches;
 }
 
+/**
+ * The largest number of floats one chunk of a fast batch may hold in its
+ * biggest intermediate tensors (attention weights, per-token activations).
+ * The wasm heap is limited to a few gigabytes, so big batches (the temperature
+ * tables train full-batch) are computed in chunks whose gradients are summed.
+ */
+export const MAX_CHUNK_ELEMENTS = 2_000_000;
+
+/** The widest per-token activation of a model (model width, feed-forward, MLP hidden layers). */
+function widest(model: EfaModel): number {
+  const c = model.config;
+  const widths = [c.itemEmbedding.dim, c.feedForward, c.heads * c.keyDim * 3, ...c.head];
+  if (c.itemEmbedding.kind === "mlp") widths.push(c.itemEmbedding.hidden);
+  if (c.valueEmbedding.kind !== "none") widths.push(c.valueEmbedding.dim);
+  if (c.valueEmbedding.kind === "mlp") widths.push(c.valueEmbedding.hidden);
+  if (c.tokenMixer !== null) widths.push(c.tokenMixer.hidden, c.tokenMixer.dim);
+  return Math.max(...widths);
+}
+
+/**
+ * Splits a fast batch into chunks small enough for memory (see
+ * {@link MAX_CHUNK_ELEMENTS}), keeping whole sequences together in the copies
+ * and streams modes. The batch's loss is the example-weighted mean of its
+ * chunks' losses, so summing the chunks' weighted gradients gives exactly the
+ * batch's gradient.
+ *
+ * @param model The model.
+ * @param batch The batch.
+ * @param maxElements The budget per chunk.
+ * @returns One or more chunks, in order.
+ *
+ * @example A small batch stays whole
+ * ```ts
+ * import { createEfa, disposeModel, efaConfig, planFastBatches, splitFastBatch } from "@efa/efa";
+ * import assert from "node:assert/strict";
+ *
+ * const model = createEfa(efaConfig({ numItems: 4, maxLength: 3 }), { seed: 1 });
+ * const [batch] = planFastBatches(model, { items: [[1, 2, 3]] }, { batchSize: 8 });
+ * assert.equal(splitFastBatch(model, batch!).length, 1);
+ * assert.equal(splitFastBatch(model, batch!, 10).length, 3);
+ * disposeModel(model);
+ * ```
+ */
+export function splitFastBatch(
+  model: EfaModel,
+  batch: FastBatch,
+  maxElements: number = MAX_CHUNK_ELEMENTS,
+): FastBatch[] {
+  const n = batch.length, H = model.config.heads, width = widest(model);
+  if (batch.mode === "rows") {
+    const perExample = n * (H * n + width);
+    const size = Math.max(1, Math.floor(maxElements / perExample));
+    if (batch.examples.length <= size) return [batch];
+    const chunks: FastBatch[] = [];
+    for (let i = 0; i < batch.examples.length; i += size) {
+      chunks.push({ ...batch, examples: batch.examples.slice(i, i + size) });
+    }
+    return chunks;
+  }
+  const perSequence = batch.mode === "copies" ? n * n * (H * n + width) : n * (H * n + width);
+  const sequencesPerChunk = Math.max(1, Math.floor(maxElements / perSequence));
+  const chunks: FastBatch[] = [];
+  let current: Example[] = [];
+  let sequences = 0, last = -1;
+  for (const e of batch.examples) {
+    if (e[0] !== last) {
+      if (sequences === sequencesPerChunk) {
+        chunks.push({ ...batch, examples: current });
+        current = [];
+        sequences = 0;
+      }
+      sequences++;
+      last = e[0];
+    }
+    current.push(e);
+  }
+  if (current.length > 0) chunks.push({ ...batch, examples: current });
+  return chunks;
+}
+
 /** The tensors of a fast batch and its labels. */
 interface BatchTensors {
   /** Rows or sequences: items, values, lags `[R, T]`. */

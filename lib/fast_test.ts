@@ -7,7 +7,13 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import "./backend.ts";
 import { disposeBatch, listExamples, makeBatch, type Sequences } from "./data.ts";
-import { clearFastCache, fastBatchLoss, fastMode, planFastBatches } from "./fast.ts";
+import {
+  clearFastCache,
+  fastBatchLoss,
+  fastMode,
+  planFastBatches,
+  splitFastBatch,
+} from "./fast.ts";
 import { createEfa, disposeModel, efaConfig, type EfaConfigInput, type EfaModel } from "./model.ts";
 import { batchLoss, referenceBatchOptions } from "./objective.ts";
 import { SeedStream } from "./random.ts";
@@ -223,4 +229,51 @@ Deno.test("fastBatchLoss() leaks no tensors", () => {
   clearFastCache();
   assert.equal(tf.memory().numTensors, before);
   disposeModel(model);
+});
+
+Deno.test("splitFastBatch() chunks' weighted gradients sum to the whole batch's gradient", () => {
+  for (
+    const name of [
+      "categorical bidirectional (Instacart)",
+      "categorical unidirectional causal (Instacart)",
+    ]
+  ) {
+    const model = createEfa(efaConfig(CONFIGS[name]!), { seed: 3 });
+    const rng = new SeedStream(8);
+    const data: Sequences = {
+      items: Array.from({ length: 8 }, () => Array.from({ length: 6 }, () => 1 + rng.integer(7))),
+    };
+    const [batch] = planFastBatches(model, data, { batchSize: 1000 }); // one batch: 8 sequences of length 6
+    const chunks = splitFastBatch(model, batch!, 400);
+    assert.ok(chunks.length > 1, `${name}: expected several chunks`);
+    assert.deepEqual(chunks.flatMap((c) => c.examples), batch!.examples);
+    const whole = gradients(model, () => fastBatchLoss(model, data, batch!));
+    const summed = new Map<string, Float32Array>();
+    let loss = 0;
+    for (const chunk of chunks) {
+      const weight = chunk.examples.length / batch!.examples.length;
+      const part = gradients(
+        model,
+        () => tf.mul(fastBatchLoss(model, data, chunk), weight) as tf.Scalar,
+      );
+      loss += part.value;
+      for (const [p, g] of part.grads) {
+        const acc = summed.get(p) ?? new Float32Array(g.length);
+        g.forEach((v, i) => (acc[i]! += v));
+        summed.set(p, acc);
+      }
+    }
+    assert.ok(
+      Math.abs(loss - whole.value) <= 1e-5 * Math.abs(whole.value),
+      `${name}: ${loss} vs ${whole.value}`,
+    );
+    for (const [p, g] of whole.grads) {
+      const diff = Math.max(0, ...Array.from(g, (v, i) => Math.abs(v - summed.get(p)![i]!)));
+      assert.ok(
+        diff <= 1e-5 * Math.max(1, ...Array.from(g, Math.abs)),
+        `${name}: gradient of ${p} differs by ${diff}`,
+      );
+    }
+    disposeModel(model);
+  }
 });

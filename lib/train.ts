@@ -8,13 +8,12 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { TfTensor } from "./_types.ts";
-import { disposeBatch, listExamples, makeBatch, type Sequences } from "./data.ts";
+import { disposeBatch, type Example, listExamples, makeBatch, type Sequences } from "./data.ts";
 import { evaluate } from "./evaluate.ts";
 import { Adam } from "./adam.ts";
-import { fastBatchLoss, planFastBatches } from "./fast.ts";
+import { fastBatchLoss, MAX_CHUNK_ELEMENTS, planFastBatches, splitFastBatch } from "./fast.ts";
 import { batchLoss, type Model, referenceBatchOptions, validateData } from "./objective.ts";
-import type { TfScalar } from "./_types.ts";
+import type { TfScalar, TfTensor, TfVariable } from "./_types.ts";
 import { SeedStream } from "./random.ts";
 
 /** What {@link train} reports after each epoch. */
@@ -161,34 +160,47 @@ export async function train(
     for (let epoch = 1; epoch <= options.epochs; epoch++) {
       const start = performance.now();
       let lossSum = 0;
-      type Step = { readonly count: number; readonly loss: () => TfScalar };
+      // Each step: the weighted losses of its chunks (one chunk unless the batch is too big for memory).
+      type Step = {
+        readonly count: number;
+        readonly chunks: { readonly weight: number; readonly loss: () => TfScalar }[];
+      };
       let plan: Step[];
       if (fast && model.kind === "efa") {
         plan = planFastBatches(model, data, { batchSize, rng }).map((b) => ({
           count: b.examples.length,
-          loss: () => fastBatchLoss(model, data, b),
+          chunks: splitFastBatch(model, b).map((c) => ({
+            weight: c.examples.length / b.examples.length,
+            loss: () => fastBatchLoss(model, data, c),
+          })),
         }));
       } else {
         rng.shuffle(order);
         plan = Array.from({ length: Math.ceil(examples.length / batchSize) }, (_, i) => {
           const chunk = order.slice(i * batchSize, (i + 1) * batchSize).map((k) => examples[k]!);
+          const parts = chunkExamples(chunk, referenceChunkSize(model, data, chunk));
           return {
             count: chunk.length,
-            loss: () => {
-              const batch = makeBatch(data, chunk, layout);
-              try {
-                return batchLoss(model, batch);
-              } finally {
-                disposeBatch(batch);
-              }
-            },
+            chunks: parts.map((part) => ({
+              weight: part.length / chunk.length,
+              loss: () => {
+                const batch = makeBatch(data, part, layout);
+                try {
+                  return batchLoss(model, batch);
+                } finally {
+                  disposeBatch(batch);
+                }
+              },
+            })),
           };
         });
       }
       steps = plan.length;
       for (let step = 1; step <= steps; step++) {
-        const { count, loss: lossOf } = plan[step - 1]!;
-        const loss = optimizer.step(lossOf);
+        const { count, chunks } = plan[step - 1]!;
+        const loss = chunks.length === 1
+          ? optimizer.step(chunks[0]!.loss)
+          : accumulatedStep(optimizer, variables, chunks);
         if (!Number.isFinite(loss)) {
           throw new Error(
             `Training diverged: the loss is ${loss} at epoch ${epoch}, step ${step} of ${steps}`,
@@ -240,4 +252,47 @@ export async function train(
     ? best
     : { epoch: last.epoch, loss: last.validationLoss ?? last.trainLoss };
   return { history, bestEpoch: kept.epoch, bestLoss: kept.loss, stoppedEarly };
+}
+
+/** One optimiser step from gradients summed over the chunks of a batch, each weighted by its share of the examples. */
+function accumulatedStep(
+  optimizer: Adam,
+  variables: TfVariable[],
+  chunks: readonly { readonly weight: number; readonly loss: () => TfScalar }[],
+): number {
+  let total: (TfTensor | undefined)[] = variables.map(() => undefined);
+  let loss = 0;
+  for (const chunk of chunks) {
+    const { value, grads } = tf.variableGrads(
+      () => tf.mul(chunk.loss(), chunk.weight) as TfScalar,
+      variables,
+    );
+    loss += value.dataSync()[0]!;
+    total = variables.map((v, i) => {
+      const g = grads[v.name];
+      if (g === undefined) return total[i];
+      if (total[i] === undefined) return g;
+      const sum = tf.add(total[i]!, g);
+      tf.dispose([total[i]!, g]);
+      return sum;
+    });
+    value.dispose();
+  }
+  optimizer.apply(total);
+  tf.dispose(total.filter((t): t is TfTensor => t !== undefined));
+  return loss;
+}
+
+/** Examples per chunk on the reference path: the padded attention weights stay within the memory budget. */
+function referenceChunkSize(model: Model, data: Sequences, chunk: readonly Example[]): number {
+  if (model.kind !== "efa") return chunk.length;
+  const T = Math.max(model.config.maxLength, ...chunk.map(([s]) => data.items[s]!.length));
+  const perExample = T * (model.config.heads * T + 3 * model.config.heads * model.config.keyDim);
+  return Math.max(1, Math.floor(MAX_CHUNK_ELEMENTS / perExample));
+}
+
+function chunkExamples(examples: readonly Example[], size: number): Example[][] {
+  const out: Example[][] = [];
+  for (let i = 0; i < examples.length; i += size) out.push(examples.slice(i, i + size));
+  return out;
 }
