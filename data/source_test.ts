@@ -14,6 +14,15 @@ const root = testDataRoot();
 const ignore = root === undefined;
 const TRAIN = "instacart/processed/data_train_final.csv";
 
+/** The MovieLens zip the test server serves: built once, with a fixed timestamp, so its MD5 is stable. */
+function movielensZip(): Uint8Array {
+  const bytes = Deno.readFileSync(`${root}/movielens/ml-100k/u.data`);
+  const readme = new TextEncoder().encode("readme");
+  return zipSync({ "ml-100k/u.data": bytes, "ml-100k/README": readme }, {
+    mtime: new Date("2020-01-01T00:00:00Z"),
+  });
+}
+
 async function withServer(fn: (base: string, requests: string[]) => Promise<void>): Promise<void> {
   const requests: string[] = [];
   const server = Deno.serve(
@@ -21,14 +30,7 @@ async function withServer(fn: (base: string, requests: string[]) => Promise<void
     async (request) => {
       const url = new URL(request.url);
       requests.push(url.pathname);
-      if (url.pathname === "/ml-100k.zip") {
-        const bytes = await Deno.readFile(`${root}/movielens/ml-100k/u.data`);
-        const zip = zipSync({
-          "ml-100k/u.data": bytes,
-          "ml-100k/README": new TextEncoder().encode("readme"),
-        });
-        return new Response(new Uint8Array(zip));
-      }
+      if (url.pathname === "/ml-100k.zip") return new Response(new Uint8Array(movielensZip()));
       if (url.pathname.startsWith("/files/")) {
         return new Response(await Deno.readFile(`${root}/${url.pathname.slice(7)}`));
       }
@@ -150,11 +152,7 @@ Deno.test({
   try {
     await withServer(async (base) => {
       const bytes = await Deno.readFile(`${root}/movielens/ml-100k/u.data`);
-      const zip = zipSync({
-        "ml-100k/u.data": bytes,
-        "ml-100k/README": new TextEncoder().encode("readme"),
-      });
-      const md5 = createHash("md5").update(zip).digest("hex");
+      const md5 = createHash("md5").update(movielensZip()).digest("hex");
       const file: DataFile = {
         ...DATA_FILES.movielensRatings,
         source: { kind: "zip", url: `${base}/ml-100k.zip`, md5, member: "ml-100k/u.data" },

@@ -204,9 +204,10 @@ function widest(model: EfaModel): number {
  * import assert from "node:assert/strict";
  *
  * const model = createEfa(efaConfig({ numItems: 4, maxLength: 3 }), { seed: 1 });
- * const [batch] = planFastBatches(model, { items: [[1, 2, 3]] }, { batchSize: 8 });
+ * const data = { items: [[1, 2, 3], [2, 3, 4], [3, 4, 1]] };
+ * const [batch] = planFastBatches(model, data, { batchSize: 9 }); // three whole sequences
  * assert.equal(splitFastBatch(model, batch!).length, 1);
- * assert.equal(splitFastBatch(model, batch!, 10).length, 3);
+ * assert.equal(splitFastBatch(model, batch!, 10).length, 3); // one sequence per chunk
  * disposeModel(model);
  * ```
  */
@@ -755,15 +756,17 @@ export function fastForward(model: EfaModel, data: Sequences, batch: FastBatch):
  * @param batch The batch.
  * @returns A scalar.
  *
- * @example The mean loss of a batch
+ * @example The same loss as the reference layout
  * ```ts
- * import { createEfa, disposeModel, efaConfig, fastBatchLoss, planFastBatches } from "@efa/efa";
+ * import { batchLoss, createEfa, disposeModel, efaConfig, fastBatchLoss, makeBatch, planFastBatches, referenceBatchOptions } from "@efa/efa";
  * import assert from "node:assert/strict";
  *
  * const model = createEfa(efaConfig({ numItems: 4, maxLength: 3 }), { seed: 1 });
  * const data = { items: [[1, 2, 3]] };
  * const [batch] = planFastBatches(model, data, { batchSize: 8 });
- * assert.ok(Math.abs(fastBatchLoss(model, data, batch!).dataSync()[0]! - Math.log(4)) < 0.1);
+ * const fast = fastBatchLoss(model, data, batch!).dataSync()[0]!;
+ * const reference = batchLoss(model, makeBatch(data, batch!.examples, referenceBatchOptions(model))).dataSync()[0]!;
+ * assert.ok(Math.abs(fast - reference) < 1e-6);
  * disposeModel(model);
  * ```
  */
