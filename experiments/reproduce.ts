@@ -1,30 +1,94 @@
-// deno-lint-ignore-file no-console -- a command-line script: printing is its job
+// deno-lint-ignore-file no-console -- the command's output
 /**
- * `deno task reproduce`: regenerates every table of the paper.
+ * `deno task reproduce`: regenerates every table of the paper in sequence,
+ * writing `experiments/results/<table>.csv` (`.quick.csv` with `--quick`) and
+ * printing ours beside the paper's numbers.
  *
- * The experiment scripts do not exist yet (issues 4 to 6 build the data
- * pipelines, the fast training path and the per-table scripts). Until then
- * this entry point says so and exits with status 1, so that no script
- * mistakes it for a finished reproduction.
+ *   deno task reproduce [--quick] [--only=TABLE] [--force] [--data-dir=DIR]
+ *
+ * A table whose results exist for the same configuration and code is skipped
+ * unless `--force`; a table interrupted mid-way resumes from its last
+ * finished model.
  */
-const TABLES = [
-  "synthetic",
-  "instacart",
-  "movielens_exp1",
-  "movielens_exp2_v1",
-  "movielens_exp2_v2",
-  "temperature",
-  "identifiability",
-];
+import { parseArgs } from "node:util";
+import type { Mode, RunOptions, TableRun } from "./_harness.ts";
+import * as instacart from "./instacart.ts";
+import * as movielensExp1 from "./movielens_exp1.ts";
+import * as movielensExp2V1 from "./movielens_exp2_v1.ts";
+import * as movielensExp2V2 from "./movielens_exp2_v2.ts";
+import * as synthetic from "./synthetic.ts";
+import * as temperature from "./temperature.ts";
 
-console.error(
-  [
-    "deno task reproduce: the per-table experiments are not there yet.",
-    "",
-    "What exists: the library (mod.ts) with the EFA and FM models of the paper, the",
-    "exponential families, seeded training and evaluation; see README.md.",
-    "What is missing: the data pipelines and these table scripts:",
-    ...TABLES.map((t) => `  experiments/${t}.ts`),
-  ].join("\n"),
-);
-Deno.exit(1);
+/** Every table, in the order `reproduce` runs them (cheapest first). */
+export const TABLES: Record<
+  string,
+  { run: (mode: Mode, options: RunOptions) => Promise<TableRun> }
+> = {
+  movielens_exp1: movielensExp1,
+  movielens_exp2_v1: movielensExp2V1,
+  movielens_exp2_v2: movielensExp2V2,
+  synthetic,
+  temperature,
+  instacart,
+};
+
+function summary(csvText: string): string[] {
+  const [header, ...lines] = csvText.trim().split("\n");
+  const cols = header!.split(",");
+  const at = (row: string[], name: string): string => row[cols.indexOf(name)] ?? "";
+  return lines.map((l) => l.split(",")).filter((r) => at(r, "paper") !== "").map((r) =>
+    `  ${`${at(r, "model")} ${at(r, "direction")} ${at(r, "variant")}`.trim().padEnd(34)} ${
+      at(r, "metric").padEnd(22)
+    } ` +
+    `ours ${Number(at(r, "value")).toFixed(4)}  paper ${Number(at(r, "paper")).toFixed(4)}  delta ${
+      Number(at(r, "delta")).toFixed(4)
+    }  ${at(r, "within") === "true" ? "within" : "OUTSIDE"} tolerance`
+  );
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: "boolean", default: false },
+      force: { type: "boolean", default: false },
+      only: { type: "string" },
+      "data-dir": { type: "string" },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) {
+    console.log(
+      `usage: deno task reproduce [--quick] [--only=TABLE] [--force] [--data-dir=DIR]\ntables: ${
+        Object.keys(TABLES).join(", ")
+      }`,
+    );
+    Deno.exit(0);
+  }
+  const names = values.only === undefined ? Object.keys(TABLES) : values.only.split(",");
+  for (const name of names) {
+    if (TABLES[name] === undefined) {
+      console.error(
+        `reproduce: unknown table ${JSON.stringify(name)}; expected one of ${
+          Object.keys(TABLES).join(", ")
+        }`,
+      );
+      Deno.exit(2);
+    }
+  }
+  const mode: Mode = values.quick ? "quick" : "full";
+  const options: RunOptions = {
+    force: values.force,
+    ...(values["data-dir"] === undefined ? {} : { dataDir: values["data-dir"] }),
+  };
+  for (const name of names) {
+    const start = performance.now();
+    const run = await TABLES[name]!.run(mode, options);
+    const seconds = (performance.now() - start) / 1000;
+    console.log(
+      `${name}${mode === "quick" ? " (quick)" : ""}: ${
+        run.skipped ? "unchanged" : `done in ${seconds.toFixed(0)} s`
+      }, ${run.csv.pathname}`,
+    );
+    for (const line of summary(await Deno.readTextFile(run.csv))) console.log(line);
+  }
+}

@@ -1,0 +1,353 @@
+// deno-lint-ignore-file no-console -- progress and results of command-line runs
+/**
+ * What every table script shares: running its models one by one with a
+ * checkpoint after each (an interrupted table resumes from its last finished
+ * model), skipping a table whose results exist for the same configuration and
+ * code, progress on the terminal, and writing `results/<table>.csv` (or
+ * `.quick.csv`) with the paper's numbers beside ours and `<table>.json` with
+ * the configuration, the environment and each model's learning curve.
+ */
+import { createHash } from "node:crypto";
+import { backendInfo, type EpochInfo } from "../mod.ts";
+import { paperNumber, type TableName, withinTolerance } from "./paper.ts";
+
+/** Full (the paper's setting, as practical) or quick (CI). */
+export type Mode = "full" | "quick";
+
+/** One model to train and test. */
+export interface Job {
+  /** Unique within the table, e.g. `efa/bidirectional/seed=1`. */
+  readonly key: string;
+  /** `efa` or `fm`. */
+  readonly model: "efa" | "fm";
+  /** `unidirectional`, `bidirectional` or `""`. */
+  readonly direction: string;
+  /** Layers, lag or k where the table has them, else `""`. */
+  readonly variant: string;
+  /** The seed of initialisation and batch order. */
+  readonly seed: number;
+  /** The most epochs it may train (for the progress display). */
+  readonly maxEpochs: number;
+}
+
+/** What a job produced. */
+export interface JobResult {
+  /** Metric values by name (e.g. `test_cross_entropy`, `mean_predicted_rating@rating=1`). */
+  readonly metrics: Record<string, number>;
+  /** Epochs run. */
+  readonly epochs: number;
+  /** The epoch whose weights were tested. */
+  readonly bestEpoch: number;
+  /** Wall time in seconds. */
+  readonly seconds: number;
+  /** Train and validation loss per epoch. */
+  readonly history: readonly {
+    readonly epoch: number;
+    readonly train: number;
+    readonly validation?: number;
+  }[];
+}
+
+/** Options of a table run. */
+export interface RunOptions {
+  /** Rerun even if results exist for the same configuration and code. */
+  readonly force?: boolean;
+  /** The data root (`--data-dir`). */
+  readonly dataDir?: string;
+  /** Where results go (default `experiments/results/`). */
+  readonly resultsDir?: URL;
+  /** No progress output. */
+  readonly quiet?: boolean;
+}
+
+/** One row of a results CSV. */
+export interface ResultRow {
+  readonly table: string;
+  readonly dataset: string;
+  readonly model: string;
+  readonly direction: string;
+  readonly variant: string;
+  readonly metric: string;
+  readonly value: number;
+  readonly paper?: number;
+  readonly delta?: number;
+  readonly tolerance?: number;
+  readonly within?: boolean;
+}
+
+const RESULTS = new URL("./results/", import.meta.url);
+const CODE_FILES = ["../lib/", "../data/", "./"];
+
+/** A hash of the code that produces results: lib/, data/ and experiments/ sources (tests excluded). */
+export async function codeVersion(): Promise<string> {
+  const hash = createHash("sha256");
+  const files: string[] = [];
+  for (const dir of CODE_FILES) {
+    const url = new URL(dir, import.meta.url);
+    for await (const e of Deno.readDir(url)) {
+      if (e.isFile && e.name.endsWith(".ts") && !e.name.endsWith("_test.ts")) {
+        files.push(new URL(e.name, url).pathname);
+      }
+    }
+  }
+  for (const f of files.sort()) {
+    hash.update(f.slice(f.lastIndexOf("/"))).update(await Deno.readTextFile(f));
+  }
+  return hash.digest("hex").slice(0, 16);
+}
+
+function sha(text: string): string {
+  return createHash("sha256").update(text).digest("hex").slice(0, 16);
+}
+
+async function gitCommit(): Promise<string> {
+  try {
+    const out = await new Deno.Command("git", {
+      args: ["rev-parse", "--short=12", "HEAD"],
+      stderr: "null",
+    }).output();
+    return out.success ? new TextDecoder().decode(out.stdout).trim() : "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
+async function readJson<T>(url: URL): Promise<T | undefined> {
+  try {
+    return JSON.parse(await Deno.readTextFile(url)) as T;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+}
+
+/** Writes text through a temporary file and a rename: a file is either old or whole. */
+export async function writeAtomically(url: URL, text: string): Promise<void> {
+  const tmp = new URL(`${url.pathname}.tmp-${crypto.randomUUID()}`, "file://");
+  await Deno.writeTextFile(tmp, text);
+  await Deno.rename(tmp, url);
+}
+
+/** Progress of one job: a bar on a terminal, plain lines otherwise. */
+export function progress(
+  label: string,
+  maxEpochs: number,
+  quiet: boolean,
+): (info: EpochInfo) => void {
+  const tty = Deno.stderr.isTerminal();
+  const start = performance.now();
+  let lastLine = 0;
+  return (info) => {
+    if (quiet) return;
+    const elapsed = (performance.now() - start) / 1000;
+    const left = (elapsed / info.epoch) * (maxEpochs - info.epoch);
+    const val = info.validationLoss === undefined ? "" : ` val ${info.validationLoss.toFixed(4)}`;
+    const text =
+      `${label} epoch ${info.epoch}/${maxEpochs} loss ${
+        info.trainLoss.toFixed(4)
+      }${val} best ${info.bestEpoch}` +
+      ` ${elapsed.toFixed(0)}s, at most ${left.toFixed(0)}s left`;
+    if (tty) {
+      const width = 20, done = Math.round((width * info.epoch) / maxEpochs);
+      Deno.stderr.writeSync(
+        new TextEncoder().encode(
+          `\r[${"#".repeat(done)}${".".repeat(width - done)}] ${text}\x1b[K`,
+        ),
+      );
+    } else if (elapsed - lastLine >= 10 || info.epoch === 1) {
+      lastLine = elapsed;
+      console.error(text);
+    }
+  };
+}
+
+/** The result of a table run. */
+export interface TableRun {
+  /** The jobs' results by key. */
+  readonly results: Record<string, JobResult>;
+  /** Whether the results were read from an existing run (same configuration and code). */
+  readonly skipped: boolean;
+  /** The CSV and JSON written (or found). */
+  readonly csv: URL;
+}
+
+/**
+ * Runs a table's jobs with checkpoints, then writes its results.
+ *
+ * @param table The table.
+ * @param mode Full or quick.
+ * @param config The table's configuration (hashed with the code to decide whether to rerun).
+ * @param jobs The models to train and test.
+ * @param runJob Trains and tests one model.
+ * @param rows Turns the results into CSV rows (before the paper's numbers are attached).
+ * @param options Force, data and results locations, quiet.
+ */
+export async function runTable(
+  table: TableName,
+  mode: Mode,
+  config: unknown,
+  jobs: readonly Job[],
+  runJob: (job: Job, onEpoch: (info: EpochInfo) => void) => Promise<JobResult>,
+  rows: (results: Record<string, JobResult>) => ResultRow[],
+  options: RunOptions = {},
+): Promise<TableRun> {
+  const dir = options.resultsDir ?? RESULTS;
+  await Deno.mkdir(new URL(".partial/", dir), { recursive: true });
+  const suffix = mode === "quick" ? ".quick" : "";
+  const csv = new URL(`${table}${suffix}.csv`, dir), json = new URL(`${table}${suffix}.json`, dir);
+  const partial = new URL(`.partial/${table}${suffix}.json`, dir);
+  const code = await codeVersion();
+  const configHash = sha(JSON.stringify(config));
+  const existing = await readJson<
+    { configHash: string; codeVersion: string; jobs: Record<string, JobResult> }
+  >(json);
+  if (!options.force && existing?.configHash === configHash && existing.codeVersion === code) {
+    if (!options.quiet) {
+      console.error(
+        `${table}${suffix}: results exist for this configuration and code; skipped (--force reruns)`,
+      );
+    }
+    return { results: existing.jobs, skipped: true, csv };
+  }
+  const saved = await readJson<
+    { configHash: string; codeVersion: string; results: Record<string, JobResult> }
+  >(partial);
+  const results: Record<string, JobResult> =
+    saved?.configHash === configHash && saved.codeVersion === code && !options.force
+      ? { ...saved.results }
+      : {};
+  const start = performance.now();
+  for (const [i, job] of jobs.entries()) {
+    if (results[job.key] !== undefined) {
+      if (!options.quiet) {
+        console.error(`${table}${suffix}: ${job.key} already finished, resuming after it`);
+      }
+      continue;
+    }
+    const label = `${table}${suffix} [${i + 1}/${jobs.length}] ${job.key}`;
+    results[job.key] = await runJob(job, progress(label, job.maxEpochs, options.quiet ?? false));
+    if (!options.quiet) {
+      if (Deno.stderr.isTerminal()) console.error("");
+      const r = results[job.key]!;
+      console.error(
+        `${label}: ${
+          Object.entries(r.metrics).slice(0, 1).map(([k, v]) => `${k} ${v.toFixed(4)}`)
+        } ` +
+          `(${r.epochs} epochs, ${r.seconds.toFixed(0)} s)`,
+      );
+    }
+    await writeAtomically(partial, JSON.stringify({ configHash, codeVersion: code, results }));
+  }
+  const info = backendInfo();
+  const all = rows(results).map((row) => attachPaper(table, row));
+  await writeAtomically(csv, toCsv(all));
+  await writeAtomically(
+    json,
+    JSON.stringify(
+      {
+        table,
+        mode,
+        configHash,
+        codeVersion: code,
+        config,
+        environment: {
+          deno: Deno.version.deno,
+          v8: Deno.version.v8,
+          typescript: Deno.version.typescript,
+          tfjs: info.tfjsVersion,
+          backend: info.backend,
+          os: `${Deno.build.os}-${Deno.build.arch}`,
+          gitCommit: await gitCommit(),
+        },
+        seeds: [...new Set(jobs.map((j) => j.seed))],
+        wallSecondsThisRun: Math.round((performance.now() - start) / 1000),
+        trainingSeconds: Math.round(Object.values(results).reduce((n, r) => n + r.seconds, 0)),
+        jobs: results,
+      },
+      null,
+      1,
+    ) + "\n",
+  );
+  await Deno.remove(partial).catch(() => {});
+  return { results, skipped: false, csv };
+}
+
+function attachPaper(table: TableName, row: ResultRow): ResultRow {
+  const variant = row.variant.replace(/(^|,)seed=\d+$/, "");
+  const p = paperNumber(table, row.model as "efa" | "fm", row.direction, variant, row.metric);
+  if (p === undefined) return row;
+  return {
+    ...row,
+    paper: p.paper,
+    delta: row.value - p.paper,
+    tolerance: p.relative ? p.tolerance * Math.abs(p.paper) : p.tolerance,
+    within: withinTolerance(p, row.value),
+  };
+}
+
+const COLUMNS = [
+  "table",
+  "dataset",
+  "model",
+  "direction",
+  "variant",
+  "metric",
+  "value",
+  "paper",
+  "delta",
+  "tolerance",
+  "within",
+];
+
+/** CSV text of rows: sorted, fixed decimals. */
+export function toCsv(rows: readonly ResultRow[]): string {
+  const num = (v: number | undefined): string => (v === undefined ? "" : v.toFixed(6));
+  const cell = (s: string): string => (/[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s);
+  const lines = rows.map((r) =>
+    [
+      r.table,
+      r.dataset,
+      r.model,
+      r.direction,
+      r.variant,
+      r.metric,
+      num(r.value),
+      num(r.paper),
+      num(r.delta),
+      num(r.tolerance),
+      r.within === undefined ? "" : String(r.within),
+    ]
+      .map((c) => cell(String(c))).join(",")
+  ).sort();
+  return [COLUMNS.join(","), ...lines].join("\n") + "\n";
+}
+
+/**
+ * Rows for a metric over seeds: the mean (compared with the paper), the
+ * standard deviation (`<metric>_sd`) when there are several seeds, and one row
+ * per seed.
+ */
+export function seedRows(
+  base: Omit<ResultRow, "metric" | "value" | "variant">,
+  variant: string,
+  metric: string,
+  values: readonly { seed: number; value: number }[],
+): ResultRow[] {
+  const mean = values.reduce((a, v) => a + v.value, 0) / values.length;
+  const out: ResultRow[] = [{ ...base, variant, metric, value: mean }];
+  if (values.length > 1) {
+    const sd = Math.sqrt(
+      values.reduce((a, v) => a + (v.value - mean) ** 2, 0) / (values.length - 1),
+    );
+    out.push({ ...base, variant, metric: `${metric}_sd`, value: sd });
+    for (const v of values) {
+      out.push({
+        ...base,
+        variant: variant === "" ? `seed=${v.seed}` : `${variant},seed=${v.seed}`,
+        metric,
+        value: v.value,
+      });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,92 @@
+/**
+ * U.S. city temperatures (EFA.md 3.4): the spatial EFA with 1, 2 and 4
+ * layers, with 4 layers and the previous one or two days as context, and the
+ * Gaussian FM over the k nearest cities; test MSE in degrees Fahrenheit squared.
+ *
+ *   deno run -A experiments/temperature.ts [--quick] [--force]
+ */
+import { loadTemperature } from "../data/load.ts";
+import type { Mode, RunOptions, TableRun } from "./_harness.ts";
+import {
+  runDefinedTable,
+  type TableConfig,
+  type TableDefinition,
+  tableMain,
+  type TableModel,
+} from "./_table.ts";
+import {
+  nearestCities,
+  TEMPERATURE_TRAINING,
+  temperatureEfa,
+  temperatureFm,
+} from "./paper_models.ts";
+
+/** The k of the FM grid (EFA.md 3.4). */
+export const FM_K = [1, 2, 3, 4, 5, 10, 15, 20, 25, 30, 35, 40] as const;
+
+/** The paper's settings (EFA.md 3.4): full batch, lr 1e-3, 2,000 epochs without lag; batch 128, 200 epochs with lags. */
+export const full: TableConfig = {
+  seeds: [1],
+  epochs: null,
+  patience: null,
+  learningRate: null,
+  subset: null,
+  models: null,
+};
+/** CI: a few days, two epochs. */
+export const quick: TableConfig = {
+  seeds: [1],
+  epochs: 2,
+  patience: null,
+  learningRate: null,
+  subset: { fit: 6, validation: 3, test: 3 },
+  models: null,
+};
+
+/** The table. */
+export const table: TableDefinition = {
+  name: "temperature",
+  dataset: "us-city-temperatures",
+  metric: "test_mse",
+  metricOf: (r) => r.mse!,
+  models: async (options) => {
+    const models: TableModel[] = [];
+    for (const lag of [0, 1, 2] as const) {
+      const data = await loadTemperature(lag, options);
+      const training = lag === 0 ? TEMPERATURE_TRAINING.noLag : TEMPERATURE_TRAINING.lag;
+      for (const layers of lag === 0 ? [1, 2, 4] : [4]) {
+        const variant = lag === 0 ? `layers=${layers}` : `layers=${layers},lag=${lag}`;
+        models.push({
+          spec: temperatureEfa(layers, lag, data.itemFeatures, training),
+          variant,
+          direction: "",
+          data,
+        });
+      }
+      if (lag === 0) {
+        for (const k of FM_K) {
+          const spec = temperatureFm(
+            k,
+            nearestCities(data.itemFeatures, k),
+            TEMPERATURE_TRAINING.noLag,
+          );
+          models.push({ spec, variant: `k=${k}`, direction: "", data });
+        }
+      }
+    }
+    return models;
+  },
+};
+
+/**
+ * Runs the table in full or quick mode.
+ *
+ * @param mode `full` or `quick`.
+ * @param options Force, data and results locations.
+ * @returns The results.
+ */
+export function run(mode: Mode = "full", options: RunOptions = {}): Promise<TableRun> {
+  return runDefinedTable(table, mode, mode === "full" ? full : quick, options);
+}
+
+if (import.meta.main) await tableMain(table, { full, quick });
