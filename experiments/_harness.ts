@@ -77,17 +77,24 @@ export interface ResultRow {
 
 const RESULTS = new URL("./results/", import.meta.url);
 const CODE_FILES = ["../lib/", "../data/", "./"];
+/** Files that cannot change a result (orchestration, benchmarks, data-slice tooling). */
+const NOT_RESULT_CODE = new Set([
+  "reproduce.ts",
+  "bench.ts",
+  "bench_step.ts",
+  "datasets.ts",
+  "make_temperature_slices.ts",
+]);
 
-/** A hash of the code that produces results: lib/, data/ and experiments/ sources (tests excluded). */
+/** A hash of the code that produces results: lib/, data/ and experiments/ sources (tests and tooling excluded). */
 export async function codeVersion(): Promise<string> {
   const hash = createHash("sha256");
   const files: string[] = [];
   for (const dir of CODE_FILES) {
     const url = new URL(dir, import.meta.url);
     for await (const e of Deno.readDir(url)) {
-      if (e.isFile && e.name.endsWith(".ts") && !e.name.endsWith("_test.ts")) {
-        files.push(new URL(e.name, url).pathname);
-      }
+      const source = e.isFile && e.name.endsWith(".ts") && !e.name.endsWith("_test.ts");
+      if (source && !NOT_RESULT_CODE.has(e.name)) files.push(new URL(e.name, url).pathname);
     }
   }
   for (const f of files.sort()) {

@@ -11,6 +11,7 @@
  * finished model.
  */
 import { parseArgs } from "node:util";
+import { parseTable } from "../data/csv.ts";
 import type { Mode, RunOptions, TableRun } from "./_harness.ts";
 import * as instacart from "./instacart.ts";
 import * as movielensExp1 from "./movielens_exp1.ts";
@@ -33,10 +34,10 @@ export const TABLES: Record<
 };
 
 function summary(csvText: string): string[] {
-  const [header, ...lines] = csvText.trim().split("\n");
-  const cols = header!.split(",");
-  const at = (row: string[], name: string): string => row[cols.indexOf(name)] ?? "";
-  return lines.map((l) => l.split(",")).filter((r) => at(r, "paper") !== "").map((r) =>
+  const table = parseTable(csvText, { file: "results.csv" });
+  const at = (row: readonly string[], name: string): string =>
+    row[table.columns.indexOf(name)] ?? "";
+  return table.rows.filter((r) => at(r, "paper") !== "").map((r) =>
     `  ${`${at(r, "model")} ${at(r, "direction")} ${at(r, "variant")}`.trim().padEnd(34)} ${
       at(r, "metric").padEnd(22)
     } ` +
