@@ -44,3 +44,4 @@ export * from "./lib/fast.ts";
 export * from "./lib/train.ts";
 export * from "./lib/evaluate.ts";
 export * from "./lib/serialize.ts";
+export * from "./lib/identifiability.ts";
