@@ -45,3 +45,4 @@ export * from "./lib/train.ts";
 export * from "./lib/evaluate.ts";
 export * from "./lib/serialize.ts";
 export * from "./lib/identifiability.ts";
+export * from "./lib/api.ts";

@@ -1,0 +1,114 @@
+import assert from "node:assert/strict";
+import { fit, loadFitted, type Observation } from "./api.ts";
+import { SeedStream } from "./random.ts";
+
+/** Sequences whose values depend on the previous item: after an "a" the mean is 5, otherwise 1. */
+function valueRows(count: number, seed: number): Observation[] {
+  const rng = new SeedStream(seed);
+  const labels = ["a", "b", "c"];
+  const rows: Observation[] = [];
+  for (let s = 0; s < count; s++) {
+    let previous = "";
+    for (let p = 0; p < 5; p++) {
+      const item = labels[rng.integer(3)]!;
+      const mean = previous === "a" ? 5 : 1;
+      rows.push({ sequence: `user${s}`, position: p, item, value: mean + 0.1 * rng.normal() });
+      previous = item;
+    }
+  }
+  return rows.reverse(); // positions make the order, not the rows
+}
+
+Deno.test("fit() learns a value that depends on the context, and predicts, explains and saves", async () => {
+  const rows = valueRows(300, 1);
+  const fitted = await fit(rows, {
+    family: "gaussian",
+    direction: "unidirectional",
+    epochs: 40,
+    seed: 3,
+  });
+  assert.deepEqual(fitted.items, ["", "a", "b", "c"]);
+  assert.ok(fitted.training!.history.length > 1);
+  const test = valueRows(100, 2);
+  const result = fitted.evaluate(test);
+  assert.equal(result.count, 500);
+  const values = test.map((r) => r.value!), average = values.reduce((a, v) => a + v, 0) / values.length;
+  const baseline = values.reduce((a, v) => a + (v - average) ** 2, 0) / values.length; // predicting the mean
+  assert.ok(result.mse! < 0.3 * baseline, `held-out MSE ${result.mse} vs ${baseline} for the mean`);
+  const predictions = fitted.predict(test);
+  assert.equal(predictions.length, 500);
+  const p = predictions.find((q) => q.item === "b" && q.position > 0)!;
+  assert.equal(typeof p.mean, "number");
+  assert.equal(p.sequence.startsWith("user"), true);
+  const { items, weights } = fitted.attention(test, "user0", 2);
+  assert.equal(items.length, 5);
+  assert.equal(weights.length, 2);
+  const copy = loadFitted(fitted.save());
+  assert.deepEqual(copy.evaluate(test), result);
+  fitted.dispose();
+  copy.dispose();
+});
+
+Deno.test("fit() models items (categorical) and both (joint)", async () => {
+  const rows = valueRows(60, 4).map((r) => ({ ...r, value: Math.round(Math.abs(r.value!)) }));
+  const categorical = await fit(rows.map(({ value: _v, ...r }) => r), { epochs: 2 });
+  assert.equal(categorical.family, "categorical");
+  assert.ok(categorical.predict(rows.map(({ value: _v, ...r }) => r))[0]!.topItem !== undefined);
+  const joint = await fit(rows, { family: "joint-poisson", epochs: 2 });
+  const p = joint.predict(rows)[0]!;
+  assert.ok(p.itemProbability! > 0 && p.mean! > 0);
+  categorical.dispose();
+  joint.dispose();
+});
+
+Deno.test("bad input gets a clear error", async () => {
+  const rows = valueRows(20, 5);
+  await assert.rejects(() => fit([]), {
+    name: "RangeError",
+    message: "fit(): expected at least one row, got none",
+  });
+  await assert.rejects(() => fit([{ sequence: 1 } as never]), {
+    name: "TypeError",
+    message: /row 0 to have a sequence and an item/,
+  });
+  await assert.rejects(
+    () => fit([{ sequence: 1, item: "a", value: "high" as never }], { family: "gaussian" }),
+    {
+      name: "TypeError",
+      message: /expected a numeric value in sequence "1" at position 0, got "high"/,
+    },
+  );
+  await assert.rejects(
+    () =>
+      fit([{ sequence: 1, item: "a", value: -2 }, { sequence: 1, item: "b", value: 1 }], {
+        family: "poisson",
+      }),
+    { name: "RangeError", message: /integer counts >= 0, got -2/ },
+  );
+  await assert.rejects(
+    () => fit(rows, { family: "lognormal" as never }),
+    /expected family to be categorical/,
+  );
+  const fitted = await fit(rows, { epochs: 1 });
+  assert.throws(() => fitted.predict([{ sequence: "x", item: "zebra", value: 1 }]), {
+    name: "RangeError",
+    message: 'predict(): unknown item "zebra" in sequence "x"; the model knows 3 items',
+  });
+  const long = Array.from(
+    { length: 6 },
+    (_, p) => ({ sequence: "x", position: p, item: "a", value: 1 }),
+  );
+  assert.throws(() => fitted.evaluate(long), {
+    name: "RangeError",
+    message: /at most 5 items, got 6/,
+  });
+  assert.throws(() => fitted.attention(rows, "nobody"), /unknown sequence "nobody"/);
+  const saved = JSON.parse(fitted.save());
+  assert.throws(() => loadFitted(JSON.stringify({ ...saved, formatVersion: 7 })), {
+    name: "TypeError",
+    message:
+      "loadFitted(): expected format version 1, got 7; fit or save it again with this version",
+  });
+  assert.throws(() => loadFitted("nonsense"), /invalid JSON/);
+  fitted.dispose();
+});
