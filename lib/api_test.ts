@@ -32,7 +32,8 @@ Deno.test("fit() learns a value that depends on the context, and predicts, expla
   const test = valueRows(100, 2);
   const result = fitted.evaluate(test);
   assert.equal(result.count, 500);
-  const values = test.map((r) => r.value!), average = values.reduce((a, v) => a + v, 0) / values.length;
+  const values = test.map((r) => r.value!),
+    average = values.reduce((a, v) => a + v, 0) / values.length;
   const baseline = values.reduce((a, v) => a + (v - average) ** 2, 0) / values.length; // predicting the mean
   assert.ok(result.mse! < 0.3 * baseline, `held-out MSE ${result.mse} vs ${baseline} for the mean`);
   const predictions = fitted.predict(test);

@@ -1,0 +1,385 @@
+/**
+ * The `efa` command line: fit EFA to a CSV of observations, evaluate it,
+ * predict, and show where its attention goes.
+ *
+ *   deno run -A jsr:@efa/efa/cli fit --data rows.csv --sequence user --item movie --value rating --out model.json
+ *   deno run -A jsr:@efa/efa/cli evaluate --model model.json --data test.csv --sequence user --item movie --value rating
+ *   deno run -A jsr:@efa/efa/cli predict --model model.json --data test.csv ... --out predictions.csv
+ *   deno run -A jsr:@efa/efa/cli attention --model model.json --data test.csv ... --id 42 [--position 3]
+ *
+ * Exit codes: 0 success, 1 a failure while running, 2 bad usage or bad input
+ * (unknown flags, missing or misspelt columns, values the model cannot take).
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+// @ts-types="@types/d3-dsv"
+import { csvFormat, csvParse } from "d3-dsv";
+import { fit, type FitFamily, type FittedEfa, loadFitted, type Observation } from "./mod.ts";
+
+/** A usage or input error: printed without a stack trace, exit code 2. */
+export class UsageError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param message What is wrong and what was expected.
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+const COLUMN_FLAGS = {
+  data: { type: "string" },
+  sequence: { type: "string", default: "sequence" },
+  item: { type: "string", default: "item" },
+  value: { type: "string" },
+  position: { type: "string" },
+} as const;
+
+const HELP: Record<string, string> = {
+  fit: `efa fit --data FILE.csv --out MODEL.json [options]
+  Fits EFA to the observations in FILE.csv and writes the model.
+  --data FILE          CSV with one observation per row (required)
+  --sequence COL       column of the sequence id (default "sequence")
+  --item COL           column of the item (default "item")
+  --value COL          column of the value (modelled when given)
+  --position COL       column of the position within the sequence (default: row order)
+  --family F           categorical | gaussian | poisson | bernoulli | joint-<family>
+                       (default: categorical without --value, gaussian with it)
+  --direction D        bidirectional (default) | unidirectional
+  --epochs N           maximum epochs (default 200); --patience N (default 10)
+  --validation SHARE   share of sequences held out for early stopping (default 0.2)
+  --seed N             seed of the split, initialisation and batch order (default 0)
+  --out FILE           where to write the model (required)`,
+  evaluate: `efa evaluate --model MODEL.json --data FILE.csv [column options]
+  Prints the mean loss, log-likelihood and (for values) MSE per prediction, every position predicted.`,
+  predict: `efa predict --model MODEL.json --data FILE.csv --out PREDICTIONS.csv [column options]
+  Writes one row per observation: sequence, position, item, value, mean, top_item, item_probability.`,
+  attention:
+    `efa attention --model MODEL.json --data FILE.csv --id SEQUENCE [--position N] [--out FILE.csv] [column options]
+  Shows the head-averaged attention of every layer for one sequence with position N masked (default 0),
+  as a shaded grid on the terminal; --out writes every layer and head as CSV (layer, head, query, key, weight).`,
+};
+
+const USAGE = `efa <command> [options]   (efa <command> --help for details)
+commands: fit, evaluate, predict, attention`;
+
+/** Reads the observations of a CSV, checking the named columns. */
+export function readObservations(
+  text: string,
+  file: string,
+  columns: {
+    sequence: string;
+    item: string;
+    value?: string | undefined;
+    position?: string | undefined;
+  },
+): Observation[] {
+  const rows = csvParse(text);
+  const present = rows.columns;
+  for (const [flag, name] of Object.entries(columns)) {
+    if (name !== undefined && !present.includes(name)) {
+      throw new UsageError(
+        `${file}: no column "${name}" (--${flag}); the columns are ${
+          present.map((c) => `"${c}"`).join(", ")
+        }`,
+      );
+    }
+  }
+  return rows.map((row, i) => {
+    const number = (col: string): number => {
+      const raw = row[col] ?? "";
+      const v = raw.trim() === "" ? NaN : Number(raw);
+      if (!Number.isFinite(v)) {
+        throw new UsageError(
+          `${file}:${i + 2}: expected a number in column "${col}", got ${JSON.stringify(raw)}`,
+        );
+      }
+      return v;
+    };
+    return {
+      sequence: row[columns.sequence]!,
+      item: row[columns.item]!,
+      ...(columns.value === undefined ? {} : { value: number(columns.value) }),
+      ...(columns.position === undefined ? {} : { position: number(columns.position) }),
+    };
+  });
+}
+
+async function writeAtomically(path: string, text: string): Promise<void> {
+  const tmp = `${path}.partial-${crypto.randomUUID()}`;
+  try {
+    await Deno.writeTextFile(tmp, text);
+    await Deno.rename(tmp, path);
+  } catch (error) {
+    await Deno.remove(tmp).catch(() => {});
+    throw error;
+  }
+}
+
+function required(value: string | undefined, flag: string, command: string): string {
+  if (value === undefined || value === "") {
+    throw new UsageError(`efa ${command}: --${flag} is required\n\n${HELP[command]}`);
+  }
+  return value;
+}
+
+function positiveInteger(raw: string | undefined, flag: string, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const v = Number(raw);
+  if (!Number.isInteger(v) || v < 0) {
+    throw new UsageError(`--${flag}: expected a non-negative integer, got ${JSON.stringify(raw)}`);
+  }
+  return v;
+}
+
+async function readText(path: string, what: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new UsageError(`${what} ${path} does not exist`);
+    }
+    throw error;
+  }
+}
+
+async function loadModelFile(path: string): Promise<FittedEfa> {
+  try {
+    return loadFitted(await readText(path, "the model file"));
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError(`${path}: ${error instanceof Error ? error.message : error}`);
+  }
+}
+
+/** A progress line for `fit` on stderr: a bar on a terminal, plain lines otherwise. */
+function progress(
+  maxEpochs: number,
+  err: (line: string) => void,
+): (
+  info: { epoch: number; trainLoss: number; validationLoss?: number; bestEpoch: number },
+) => void {
+  const start = performance.now();
+  const tty = Deno.stderr.isTerminal();
+  return (info) => {
+    const elapsed = (performance.now() - start) / 1000;
+    const left = (elapsed / info.epoch) * (maxEpochs - info.epoch);
+    const val = info.validationLoss === undefined
+      ? ""
+      : ` validation ${info.validationLoss.toFixed(4)}`;
+    const text = `epoch ${info.epoch}/${maxEpochs} loss ${
+      info.trainLoss.toFixed(4)
+    }${val} (best ${info.bestEpoch}), at most ${left.toFixed(0)} s left`;
+    if (tty) {
+      const done = Math.round((20 * info.epoch) / maxEpochs);
+      Deno.stderr.writeSync(
+        new TextEncoder().encode(`\r[${"#".repeat(done)}${".".repeat(20 - done)}] ${text}\x1b[K`),
+      );
+    } else {
+      err(text);
+    }
+  };
+}
+
+const SHADES = [" ", "░", "▒", "▓", "█"];
+
+/**
+ * Runs the command line on arguments and returns its exit code; output goes
+ * to `out` (results) and `err` (progress and errors).
+ *
+ * @param args The arguments after the program name.
+ * @param out Where results are written.
+ * @param err Where progress and errors are written.
+ * @returns 0 on success, 1 on a failure while running, 2 on bad usage or input.
+ *
+ * @example Help
+ * ```ts
+ * import { main } from "@efa/efa/cli";
+ * import assert from "node:assert/strict";
+ *
+ * const lines: string[] = [];
+ * assert.equal(await main(["fit", "--help"], (s) => lines.push(s), () => {}), 0);
+ * assert.match(lines.join("\n"), /efa fit --data/);
+ * ```
+ */
+export async function main(
+  args: readonly string[],
+  out: (line: string) => void,
+  err: (line: string) => void,
+): Promise<number> {
+  const [command, ...rest] = args;
+  try {
+    if (command === undefined || command === "--help" || command === "-h") {
+      out(USAGE);
+      return command === undefined ? 2 : 0;
+    }
+    if (!(command in HELP)) {
+      throw new UsageError(`efa: unknown command ${JSON.stringify(command)}\n${USAGE}`);
+    }
+    let parsed;
+    try {
+      parsed = parseArgs({
+        args: rest as string[],
+        options: {
+          ...COLUMN_FLAGS,
+          help: { type: "boolean", short: "h" },
+          model: { type: "string" },
+          out: { type: "string" },
+          family: { type: "string" },
+          direction: { type: "string" },
+          epochs: { type: "string" },
+          patience: { type: "string" },
+          validation: { type: "string" },
+          seed: { type: "string" },
+          id: { type: "string" },
+          position: { type: "string" },
+        },
+        strict: true,
+      });
+    } catch (error) {
+      throw new UsageError(
+        `efa ${command}: ${error instanceof Error ? error.message : error}\n\n${HELP[command]}`,
+      );
+    }
+    const v = parsed.values;
+    if (v.help) {
+      out(HELP[command]!);
+      return 0;
+    }
+    const dataPath = required(v.data, "data", command);
+    const columns = {
+      sequence: v.sequence!,
+      item: v.item!,
+      value: v.value,
+      position: command === "attention" ? undefined : v.position,
+    };
+    const rows = readObservations(await readText(dataPath, "the data file"), dataPath, columns);
+    if (command === "fit") {
+      const outPath = required(v.out, "out", command);
+      const epochs = positiveInteger(v.epochs, "epochs", 200);
+      const share = v.validation === undefined ? 0.2 : Number(v.validation);
+      if (!(share >= 0 && share < 1)) {
+        throw new UsageError(
+          `--validation: expected a share in [0, 1), got ${JSON.stringify(v.validation)}`,
+        );
+      }
+      if (
+        v.direction !== undefined && v.direction !== "bidirectional" &&
+        v.direction !== "unidirectional"
+      ) {
+        throw new UsageError(
+          `--direction: expected bidirectional or unidirectional, got ${
+            JSON.stringify(v.direction)
+          }`,
+        );
+      }
+      let fitted: FittedEfa;
+      try {
+        fitted = await fit(rows, {
+          ...(v.family === undefined ? {} : { family: v.family as FitFamily }),
+          ...(v.direction === undefined ? {} : { direction: v.direction as "bidirectional" }),
+          epochs,
+          patience: positiveInteger(v.patience, "patience", 10),
+          validationShare: share,
+          seed: positiveInteger(v.seed, "seed", 0),
+          onEpoch: progress(epochs, err),
+        });
+      } catch (error) {
+        if (error instanceof RangeError || error instanceof TypeError) {
+          throw new UsageError(`${dataPath}: ${error.message}`);
+        }
+        throw error;
+      }
+      if (Deno.stderr.isTerminal()) err("");
+      await writeAtomically(outPath, fitted.save());
+      const t = fitted.training!;
+      out(
+        `fitted ${fitted.family} EFA on ${rows.length} observations (${
+          fitted.items.length - 1
+        } items): ` +
+          `${t.history.length} epochs, best validation loss ${
+            t.bestLoss.toFixed(4)
+          } at epoch ${t.bestEpoch}; wrote ${outPath}`,
+      );
+      fitted.dispose();
+      return 0;
+    }
+    const fitted = await loadModelFile(required(v.model, "model", command));
+    try {
+      if (command === "evaluate") {
+        const r = fitted.evaluate(rows);
+        out(
+          `predictions ${r.count}\nloss ${r.loss.toFixed(6)}\nlog_likelihood ${
+            r.logLikelihood.toFixed(6)
+          }` +
+            (r.mse === undefined ? "" : `\nmse ${r.mse.toFixed(6)}`),
+        );
+      } else if (command === "predict") {
+        const outPath = required(v.out, "out", command);
+        const predictions = fitted.predict(rows).map((p) => ({
+          sequence: p.sequence,
+          position: p.position,
+          item: p.item,
+          value: p.value ?? "",
+          mean: p.mean ?? "",
+          top_item: p.topItem ?? "",
+          item_probability: p.itemProbability ?? "",
+        }));
+        await writeAtomically(outPath, csvFormat(predictions) + "\n");
+        out(`wrote ${predictions.length} predictions to ${outPath}`);
+      } else {
+        const id = required(v.id, "id", command);
+        const position = positiveInteger(v.position, "position", 0);
+        const { items, weights } = fitted.attention(rows, id, position);
+        if (v.out !== undefined) {
+          const cells = weights.flatMap((layer, l) =>
+            layer.flatMap((head, h) =>
+              head.flatMap((row, q) =>
+                row.map((w, k) => ({ layer: l + 1, head: h + 1, query: q, key: k, weight: w }))
+              )
+            )
+          );
+          await writeAtomically(v.out, csvFormat(cells) + "\n");
+        }
+        weights.forEach((layer, l) => {
+          out(
+            `layer ${l + 1}, heads averaged, position ${position} (${
+              items[position]
+            }) masked; rows: queries, columns: keys`,
+          );
+          const width = Math.max(...items.map((s) => s.length));
+          layer[0]!.forEach((_, q) => {
+            const row = layer[0]![q]!.map((_, k) =>
+              layer.reduce((a, head) => a + head[q]![k]!, 0) / layer.length
+            );
+            out(
+              `${items[q]!.padStart(width)} |${
+                row.map((w) => SHADES[Math.min(4, Math.floor(w * 5))]!.repeat(2)).join("")
+              }|`,
+            );
+          });
+        });
+        if (v.out !== undefined) out(`wrote the weights to ${v.out}`);
+      }
+    } finally {
+      fitted.dispose();
+    }
+    return 0;
+  } catch (error) {
+    if (error instanceof UsageError || error instanceof RangeError || error instanceof TypeError) {
+      err(`error: ${error.message}`);
+      return 2;
+    }
+    err(`error: ${error instanceof Error ? error.stack ?? error.message : error}`);
+    return 1;
+  }
+}
+
+if (import.meta.main) {
+  // deno-lint-ignore no-console -- the command line's output
+  const code = await main(Deno.args, (s) => console.log(s), (s) => console.error(s));
+  Deno.exit(code);
+}

@@ -1,0 +1,182 @@
+/** The command line end to end on a temporary CSV made by the worked example's generator. */
+import assert from "node:assert/strict";
+import { main } from "../cli.ts";
+import { exampleOrders } from "../data/example/make_example.ts";
+
+async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [], err: string[] = [];
+  const code = await main(args, (s) => out.push(s), (s) => err.push(s));
+  return { code, out: out.join("\n"), err: err.join("\n") };
+}
+
+Deno.test("efa fit, evaluate, predict and attention work end to end on a CSV", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const csv = `${dir}/orders.csv`,
+      model = `${dir}/model.json`,
+      predictions = `${dir}/predictions.csv`;
+    await Deno.writeTextFile(csv, exampleOrders(60, 3));
+    const columns = [
+      "--data",
+      csv,
+      "--sequence",
+      "customer",
+      "--item",
+      "item",
+      "--value",
+      "rating",
+      "--position",
+      "position",
+    ];
+    const fitted = await run(["fit", ...columns, "--epochs", "3", "--seed", "1", "--out", model]);
+    assert.equal(fitted.code, 0, fitted.err);
+    assert.match(fitted.out, /fitted gaussian EFA on \d+ observations \(8 items\): 3 epochs/);
+    assert.match(fitted.err, /epoch 3\/3 loss/);
+    const evaluated = await run(["evaluate", "--model", model, ...columns]);
+    assert.equal(evaluated.code, 0, evaluated.err);
+    assert.match(
+      evaluated.out,
+      /^predictions \d+\nloss \d+\.\d+\nlog_likelihood -?\d+\.\d+\nmse \d+\.\d+$/,
+    );
+    const predicted = await run(["predict", "--model", model, ...columns, "--out", predictions]);
+    assert.equal(predicted.code, 0, predicted.err);
+    const lines = (await Deno.readTextFile(predictions)).trim().split("\n");
+    assert.equal(lines[0], "sequence,position,item,value,mean,top_item,item_probability");
+    assert.equal(lines.length, exampleOrders(60, 3).trim().split("\n").length);
+    const attention = await run([
+      "attention",
+      "--model",
+      model,
+      ...columns,
+      "--id",
+      "c1",
+      "--position",
+      "1",
+      "--out",
+      `${dir}/w.csv`,
+    ]);
+    assert.equal(attention.code, 0, attention.err);
+    assert.match(attention.out, /layer 1, heads averaged, position 1 \(\w+\) masked/);
+    assert.match(await Deno.readTextFile(`${dir}/w.csv`), /^layer,head,query,key,weight\n1,1,0,0,/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("efa refuses bad input with a clear message and exit code 2", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const csv = `${dir}/orders.csv`, model = `${dir}/model.json`;
+    await Deno.writeTextFile(csv, exampleOrders(20, 4));
+    const columns = [
+      "--data",
+      csv,
+      "--sequence",
+      "customer",
+      "--item",
+      "item",
+      "--value",
+      "rating",
+    ];
+    const misspelt = await run([
+      "fit",
+      "--data",
+      csv,
+      "--sequence",
+      "custmer",
+      "--item",
+      "item",
+      "--out",
+      model,
+    ]);
+    assert.equal(misspelt.code, 2);
+    assert.match(
+      misspelt.err,
+      /no column "custmer" \(--sequence\); the columns are "customer", "position", "item", "rating"/,
+    );
+    await Deno.writeTextFile(`${dir}/bad.csv`, "customer,item,rating\nc1,tea,3\nc1,cake,high\n");
+    const nonNumeric = await run([
+      "fit",
+      "--data",
+      `${dir}/bad.csv`,
+      "--sequence",
+      "customer",
+      "--item",
+      "item",
+      "--value",
+      "rating",
+      "--out",
+      model,
+    ]);
+    assert.equal(nonNumeric.code, 2);
+    assert.match(nonNumeric.err, /bad.csv:3: expected a number in column "rating", got "high"/);
+    await Deno.writeTextFile(`${dir}/negative.csv`, "customer,item,count\nc1,tea,3\nc1,cake,-1\n");
+    const negative = await run([
+      "fit",
+      "--data",
+      `${dir}/negative.csv`,
+      "--sequence",
+      "customer",
+      "--item",
+      "item",
+      "--value",
+      "count",
+      "--family",
+      "poisson",
+      "--out",
+      model,
+    ]);
+    assert.equal(negative.code, 2);
+    assert.match(negative.err, /integer counts >= 0, got -1/);
+    assert.equal((await run(["fit", ...columns, "--epochs", "1", "--out", model])).code, 0);
+    await Deno.writeTextFile(`${dir}/new.csv`, "customer,item,rating\nc1,tea,3\nc1,pizza,4\n");
+    const unknown = await run([
+      "predict",
+      "--model",
+      model,
+      "--data",
+      `${dir}/new.csv`,
+      "--sequence",
+      "customer",
+      "--item",
+      "item",
+      "--value",
+      "rating",
+      "--out",
+      `${dir}/p.csv`,
+    ]);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.err, /unknown item "pizza" in sequence "c1"/);
+    const long = ["customer,item,rating", ...Array.from({ length: 30 }, () => "c1,tea,3")].join(
+      "\n",
+    );
+    await Deno.writeTextFile(`${dir}/long.csv`, long);
+    const tooLong = await run([
+      "evaluate",
+      "--model",
+      model,
+      "--data",
+      `${dir}/long.csv`,
+      "--sequence",
+      "customer",
+      "--item",
+      "item",
+      "--value",
+      "rating",
+    ]);
+    assert.equal(tooLong.code, 2);
+    assert.match(tooLong.err, /at most \d+ items, got 30/);
+    const saved = JSON.parse(await Deno.readTextFile(model));
+    await Deno.writeTextFile(`${dir}/old.json`, JSON.stringify({ ...saved, formatVersion: 0 }));
+    const old = await run(["evaluate", "--model", `${dir}/old.json`, ...columns]);
+    assert.equal(old.code, 2);
+    assert.match(old.err, /expected format version 1, got 0/);
+    assert.equal((await run(["fit", ...columns])).code, 2); // no --out
+    assert.equal((await run(["frobnicate"])).code, 2);
+    assert.equal((await run(["fit", "--colour", "red"])).code, 2);
+    assert.equal((await run(["evaluate", "--help"])).code, 0);
+    assert.equal((await run(["evaluate", "--model", `${dir}/missing.json`, ...columns])).code, 2);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
