@@ -40,7 +40,8 @@ const COLUMN_FLAGS = {
 
 const HELP: Record<string, string> = {
   fit: `efa fit --data FILE.csv --out MODEL.json [options]
-  Fits EFA to the observations in FILE.csv and writes the model.
+  Fits EFA to the observations in FILE.csv, writes the model, and prints the held-out
+  (validation) loss and the attention of the first sequence with its last position masked.
   --data FILE          CSV with one observation per row (required)
   --sequence COL       column of the sequence id (default "sequence")
   --item COL           column of the item (default "item")
@@ -184,7 +185,43 @@ function progress(
   };
 }
 
-const SHADES = [" ", "░", "▒", "▓", "█"];
+/** Shades of the attention grid: below 0.05, 0.15, 0.3, 0.5, and above. */
+function shade(weight: number): string {
+  return weight < 0.05
+    ? "  "
+    : weight < 0.15
+    ? "░░"
+    : weight < 0.3
+    ? "▒▒"
+    : weight < 0.5
+    ? "▓▓"
+    : "██";
+}
+
+/** Prints each layer's head-averaged attention as a shaded grid (rows: queries, columns: keys). */
+function showAttention(
+  items: readonly string[],
+  weights: number[][][][],
+  position: number,
+  out: (line: string) => void,
+): void {
+  const width = Math.max(...items.map((s) => s.length));
+  weights.forEach((layer, l) => {
+    out(
+      `layer ${l + 1}, heads averaged, position ${position} (${
+        items[position]
+      }) masked; rows: queries, columns: keys`,
+    );
+    layer[0]!.forEach((_, q) => {
+      const row = layer[0]![q]!.map((_, k) =>
+        layer.reduce((a, head) => a + head[q]![k]!, 0) / layer.length
+      );
+      out(
+        `${items[q]!.padStart(width)} |${row.map(shade).join("")}|`,
+      );
+    });
+  });
+}
 
 /**
  * Runs the command line on arguments and returns its exit code; output goes
@@ -304,6 +341,11 @@ export async function main(
             t.bestLoss.toFixed(4)
           } at epoch ${t.bestEpoch}; wrote ${outPath}`,
       );
+      const first = String(rows[0]!.sequence);
+      const length = rows.filter((r) => String(r.sequence) === first).length;
+      const { items, weights } = fitted.attention(rows, first, length - 1);
+      out(`attention in sequence ${first} (efa attention draws any other):`);
+      showAttention(items, weights, length - 1, out);
       fitted.dispose();
       return 0;
     }
@@ -344,24 +386,7 @@ export async function main(
           );
           await writeAtomically(v.out, csvFormat(cells) + "\n");
         }
-        weights.forEach((layer, l) => {
-          out(
-            `layer ${l + 1}, heads averaged, position ${position} (${
-              items[position]
-            }) masked; rows: queries, columns: keys`,
-          );
-          const width = Math.max(...items.map((s) => s.length));
-          layer[0]!.forEach((_, q) => {
-            const row = layer[0]![q]!.map((_, k) =>
-              layer.reduce((a, head) => a + head[q]![k]!, 0) / layer.length
-            );
-            out(
-              `${items[q]!.padStart(width)} |${
-                row.map((w) => SHADES[Math.min(4, Math.floor(w * 5))]!.repeat(2)).join("")
-              }|`,
-            );
-          });
-        });
+        showAttention(items, weights, position, out);
         if (v.out !== undefined) out(`wrote the weights to ${v.out}`);
       }
     } finally {

@@ -6,7 +6,10 @@
  * each; a pastry ordered right after a coffee is rated higher (mean 4.5 instead
  * of 3), and tea follows cake more often than chance.
  *
- *   deno run --allow-write data/example/make_example.ts [out.csv]
+ *   deno run --allow-write data/example/make_example.ts [out.csv] [customers] [seed]
+ *
+ * The committed files: `orders.csv` (400 customers, seed 7) to fit, `orders_test.csv`
+ * (100 customers, seed 8) to evaluate.
  */
 import { SeedStream } from "../../mod.ts";
 
@@ -46,6 +49,7 @@ export function exampleOrders(customers = 400, seed = 7): string {
 
 if (import.meta.main) {
   const out = Deno.args[0] ?? new URL("./orders.csv", import.meta.url).pathname;
-  await Deno.writeTextFile(out, exampleOrders());
+  const customers = Number(Deno.args[1] ?? 400), seed = Number(Deno.args[2] ?? 7);
+  await Deno.writeTextFile(out, exampleOrders(customers, seed));
   console.log(`wrote ${out}`);
 }
