@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import "./backend.ts";
 import { fit, loadFitted, type Observation } from "./api.ts";
 import { SeedStream } from "./random.ts";
 
