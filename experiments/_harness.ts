@@ -79,6 +79,8 @@ const RESULTS = new URL("./results/", import.meta.url);
 const CODE_FILES = ["../lib/", "../data/", "./"];
 /** Files that cannot change a result (orchestration, benchmarks, data-slice tooling). */
 const NOT_RESULT_CODE = new Set([
+  "identifiability.ts",
+  "readme_table.ts",
   "reproduce.ts",
   "bench.ts",
   "bench_step.ts",

@@ -1,0 +1,350 @@
+// deno-lint-ignore-file no-console -- progress of a command-line experiment
+/**
+ * Identifiability (issue 8): EFA's parameters are identifiable up to linear
+ * transformations, so an EFA fitted to data from a known EFA should recover
+ * the true parameters after the best linear map, improving with data, while
+ * an untrained model and the FM baseline do not.
+ *
+ * A known unidirectional categorical EFA (30 items, width 8, sharpened so that
+ * its conditionals are informative) generates sequences of 8 items
+ * ancestrally. Students with the same architecture are fitted from several
+ * seeds; we compare, each up to an affine map ({@link linearAlignment}):
+ *
+ * - `unembedding`: the output weights, one row per item (`W^T`, `[30, 8]`);
+ *   softmax logits are unchanged by a shift common to all items, hence affine;
+ * - `natural_parameters`: the logits of a probe set of examples, centred per
+ *   example (`[examples, 30]`), compared *without* a map: they lie in an
+ *   8-dimensional subspace, and a model that is right has the same ones;
+ * - `context`: the representation at the masked position of each probe example
+ *   (`[examples, 8]`), recovered exactly from the logits through the
+ *   unembedding's pseudo-inverse, minus its mean over the examples masked at
+ *   the same position (otherwise the position embedding dominates and any two
+ *   models, even untrained, align; the affine relation survives the centring).
+ *
+ * Comparisons: trained vs truth, trained vs trained (pairs of seeds),
+ * untrained vs truth, and the FM vs truth.
+ *
+ *   deno run -A experiments/identifiability.ts [--quick] [--force]
+ */
+import * as tf from "@tensorflow/tfjs";
+import { parseArgs } from "node:util";
+import {
+  backendInfo,
+  categorical,
+  createEfa,
+  createFm,
+  disposeModel,
+  efaConfig,
+  efaForward,
+  type EfaModel,
+  fmConfig,
+  forward,
+  linearAlignment,
+  makeBatch,
+  type Model,
+  SeedStream,
+  type Sequences,
+  train,
+} from "../mod.ts";
+import { writeAtomically } from "./_harness.ts";
+
+/** The experiment's settings. */
+export interface IdentifiabilityConfig {
+  /** Numbers of training sequences. */
+  readonly sizes: readonly number[];
+  /** Student seeds. */
+  readonly seeds: readonly number[];
+  /** Maximum epochs (early stopping on 10% held-out sequences, patience 5). */
+  readonly epochs: number;
+  /** Adam's learning rate. */
+  readonly learningRate: number;
+  /** Probe examples for the context and natural-parameter blocks. */
+  readonly probe: number;
+}
+
+/** The full experiment: 1,000, 10,000 and 100,000 sequences, three seeds. */
+export const full: IdentifiabilityConfig = {
+  sizes: [1_000, 10_000, 100_000],
+  seeds: [1, 2, 3],
+  epochs: 60,
+  learningRate: 5e-3,
+  probe: 2_000,
+};
+/** CI: 8,000 sequences, two seeds. */
+export const quick: IdentifiabilityConfig = {
+  sizes: [8_000],
+  seeds: [1, 2],
+  epochs: 25,
+  learningRate: 1e-2,
+  probe: 1_000,
+};
+
+const ITEMS = 30, LENGTH = 8, WIDTH = 8;
+const CONFIG = efaConfig({
+  numItems: ITEMS,
+  maxLength: LENGTH,
+  direction: "unidirectional",
+  itemEmbedding: { kind: "table", dim: WIDTH },
+  keyDim: 4,
+  layers: 1,
+});
+
+/** The known EFA, its parameters scaled so that its conditionals are informative. */
+export function teacher(): EfaModel {
+  const model = createEfa(CONFIG, { seed: 1000 });
+  for (const p of Object.values(model.params)) p.assign(tf.tidy(() => tf.mul(p, 2)));
+  return model;
+}
+
+/** Samples sequences from a unidirectional categorical EFA, one position at a time. */
+export function simulate(model: EfaModel, count: number, rng: SeedStream): Sequences {
+  const items = Array.from({ length: count }, () => new Array<number>(LENGTH).fill(1));
+  const family = categorical(ITEMS);
+  for (let i = 0; i < LENGTH; i++) {
+    for (let start = 0; start < count; start += 4096) {
+      const rows = items.slice(start, start + 4096);
+      const batch = makeBatch({ items: rows }, rows.map((_, s) => [s, i] as const), {
+        truncateAfterTarget: true,
+      });
+      const out = efaForward(model, batch);
+      const draws = family.sample(out.itemEta!, rng).dataSync();
+      rows.forEach((seq, s) => (seq[i] = draws[s]! + 1));
+      tf.dispose([out.itemEta!, ...out.attention, batch.items, batch.lengths, batch.target]);
+    }
+  }
+  return { items };
+}
+
+/** The blocks of a model: unembedding rows `[J, W]`, centred logits `[N, J]`, contexts `[N, W]`. */
+function blocks(model: Model, probe: Sequences): Record<string, number[][]> {
+  const kernel = model.params["itemOutput.kernel"]!; // [W, J]
+  const W = kernel.arraySync() as number[][];
+  const unembedding = W[0]!.map((_, k) => W.map((row) => row[k]!)); // [J, W]
+  const examples = probe.items.flatMap((seq, s) => Array.from(seq, (_, i) => [s, i] as const));
+  const batch = makeBatch(probe, examples, {
+    truncateAfterTarget: model.kind === "fm" || model.config.direction === "unidirectional",
+  });
+  const out = forward(model, batch);
+  const logits = out.itemEta!.arraySync() as number[][];
+  tf.dispose([out.itemEta!, ...out.attention, batch.items, batch.lengths, batch.target]);
+  const centred = logits.map((row) => {
+    const mean = row.reduce((a, v) => a + v, 0) / row.length;
+    return row.map((v) => v - mean);
+  });
+  // h = (W W^T)^-1 W eta, exactly, since eta = W^T h (the centring is a common shift of every logit).
+  const d = W.length;
+  const gram = W.map((a) => W.map((b) => a.reduce((s, v, k) => s + v * b[k]!, 0)));
+  const inverse = invert(gram);
+  const context = logits.map((eta) => {
+    const projected = W.map((row) => row.reduce((s, v, k) => s + v * eta[k]!, 0)); // W eta
+    return Array.from(
+      { length: d },
+      (_, i) => inverse[i]!.reduce((s, v, k) => s + v * projected[k]!, 0),
+    );
+  });
+  // Remove each position's mean context: what remains depends on the content of the context.
+  const positions = examples.map(([, i]) => i);
+  const sums = new Map<number, { n: number; sum: number[] }>();
+  context.forEach((h, e) => {
+    const entry = sums.get(positions[e]!) ?? { n: 0, sum: new Array<number>(d).fill(0) };
+    entry.n++;
+    h.forEach((v, k) => (entry.sum[k]! += v));
+    sums.set(positions[e]!, entry);
+  });
+  const contextCentred = context.map((h, e) => {
+    const { n, sum } = sums.get(positions[e]!)!;
+    return h.map((v, k) => v - sum[k]! / n);
+  });
+  return { unembedding, natural_parameters: centred, context: contextCentred };
+}
+
+/** R-squared and relative error of `learned` as it stands (no map) against `truth`. */
+function identity(learned: number[][], truth: number[][]): { r2: number; relativeError: number } {
+  const q = truth[0]!.length;
+  const means = Array.from(
+    { length: q },
+    (_, j) => truth.reduce((a, r) => a + r[j]!, 0) / truth.length,
+  );
+  let res = 0, tot = 0, norm = 0;
+  truth.forEach((row, i) =>
+    row.forEach((y, j) => {
+      res += (learned[i]![j]! - y) ** 2;
+      tot += (y - means[j]!) ** 2;
+      norm += y * y;
+    })
+  );
+  return { r2: 1 - res / tot, relativeError: Math.sqrt(res / norm) };
+}
+
+function invert(m: number[][]): number[][] {
+  const n = m.length;
+  const a = m.map((row, i) => [...row, ...Array.from({ length: n }, (_, j) => (i === j ? 1 : 0))]);
+  for (let c = 0; c < n; c++) {
+    let pivot = c;
+    for (let r = c + 1; r < n; r++) if (Math.abs(a[r]![c]!) > Math.abs(a[pivot]![c]!)) pivot = r;
+    [a[c], a[pivot]] = [a[pivot]!, a[c]!];
+    const p = a[c]![c]!;
+    for (let j = 0; j < 2 * n; j++) a[c]![j]! /= p;
+    for (let r = 0; r < n; r++) {
+      if (r === c) continue;
+      const f = a[r]![c]!;
+      for (let j = 0; j < 2 * n; j++) a[r]![j]! -= f * a[c]![j]!;
+    }
+  }
+  return a.map((row) => row.slice(n));
+}
+
+/** One result row. */
+export interface IdentifiabilityRow {
+  readonly block: string;
+  readonly family: string;
+  readonly n_sequences: number;
+  readonly comparison: string;
+  readonly seed: string;
+  readonly r2: number;
+  readonly rel_error: number;
+}
+
+/**
+ * Runs the experiment and writes `results/identifiability[.quick].csv` and `.json`.
+ *
+ * @param mode `full` or `quick`.
+ * @param options `resultsDir` (default `experiments/results/`), `quiet`.
+ * @returns The rows.
+ */
+export async function run(
+  mode: "full" | "quick" = "full",
+  options: { resultsDir?: URL; quiet?: boolean } = {},
+): Promise<IdentifiabilityRow[]> {
+  const config = mode === "full" ? full : quick;
+  const log = (s: string): void => {
+    if (!options.quiet) console.error(s);
+  };
+  const start = performance.now();
+  const truth = teacher();
+  const probe = simulate(truth, Math.ceil(config.probe / LENGTH), new SeedStream(77));
+  const trueBlocks = blocks(truth, probe);
+  const rows: IdentifiabilityRow[] = [];
+  const add = (
+    n: number,
+    comparison: string,
+    seed: string,
+    learned: Record<string, number[][]>,
+    target: Record<string, number[][]>,
+  ): void => {
+    for (const block of Object.keys(target)) {
+      const fit = block === "natural_parameters"
+        ? identity(learned[block]!, target[block]!)
+        : linearAlignment(learned[block]!, target[block]!).linear;
+      rows.push({
+        block,
+        family: "categorical",
+        n_sequences: n,
+        comparison,
+        seed,
+        r2: fit.r2,
+        rel_error: fit.relativeError,
+      });
+    }
+  };
+  for (const n of config.sizes) {
+    const rng = new SeedStream(n);
+    const data = simulate(truth, n, rng);
+    const validation = simulate(truth, Math.max(100, Math.round(n / 10)), rng);
+    const trained: Record<string, number[][]>[] = [];
+    for (const seed of config.seeds) {
+      const untrained = createEfa(CONFIG, { seed });
+      add(n, "untrained_vs_truth", String(seed), blocks(untrained, probe), trueBlocks);
+      const model = untrained;
+      const result = await train(model, data, {
+        epochs: config.epochs,
+        learningRate: config.learningRate,
+        patience: 5,
+        seed,
+        validation,
+        onEpoch: (e) => {
+          if (e.epoch % 5 === 0) {
+            log(
+              `identifiability n=${n} seed=${seed} epoch ${e.epoch} validation ${
+                e.validationLoss!.toFixed(4)
+              }`,
+            );
+          }
+        },
+      });
+      const learned = blocks(model, probe);
+      trained.push(learned);
+      add(n, "trained_vs_truth", String(seed), learned, trueBlocks);
+      log(
+        `identifiability n=${n} seed=${seed}: ${result.history.length} epochs, unembedding r2 ${
+          rows.at(-3)!.r2.toFixed(4)
+        }`,
+      );
+      disposeModel(model);
+    }
+    for (let a = 0; a < trained.length; a++) {
+      for (let b = a + 1; b < trained.length; b++) {
+        add(
+          n,
+          "trained_vs_trained",
+          `${config.seeds[a]}-${config.seeds[b]}`,
+          trained[a]!,
+          trained[b]!,
+        );
+      }
+    }
+    const fm = createFm(
+      fmConfig({ numItems: ITEMS, dim: WIDTH, context: "unidirectional", maskToken: true }),
+      { seed: 1 },
+    );
+    await train(fm, data, {
+      epochs: config.epochs,
+      learningRate: config.learningRate,
+      patience: 5,
+      seed: 1,
+      validation,
+    });
+    add(n, "fm_vs_truth", "1", blocks(fm, probe), trueBlocks);
+    disposeModel(fm);
+  }
+  disposeModel(truth);
+  const dir = options.resultsDir ?? new URL("./results/", import.meta.url);
+  const suffix = mode === "quick" ? ".quick" : "";
+  const header = "block,family,n_sequences,comparison,seed,r2,rel_error";
+  const lines = rows.map((r) =>
+    `${r.block},${r.family},${r.n_sequences},${r.comparison},${r.seed},${r.r2.toFixed(6)},${
+      r.rel_error.toFixed(6)
+    }`
+  ).sort();
+  await writeAtomically(
+    new URL(`identifiability${suffix}.csv`, dir),
+    [header, ...lines].join("\n") + "\n",
+  );
+  const info = backendInfo();
+  await writeAtomically(
+    new URL(`identifiability${suffix}.json`, dir),
+    JSON.stringify(
+      {
+        mode,
+        config,
+        environment: { deno: Deno.version.deno, tfjs: info.tfjsVersion, backend: info.backend },
+        wallSeconds: Math.round((performance.now() - start) / 1000),
+      },
+      null,
+      1,
+    ) + "\n",
+  );
+  return rows;
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({ options: { quick: { type: "boolean", default: false } } });
+  const rows = await run(values.quick ? "quick" : "full");
+  for (const r of rows.filter((r) => r.comparison !== "trained_vs_trained")) {
+    console.log(
+      `${r.block.padEnd(19)} n=${String(r.n_sequences).padEnd(7)} ${r.comparison.padEnd(19)} seed ${
+        r.seed.padEnd(4)
+      } r2 ${r.r2.toFixed(4)} rel_error ${r.rel_error.toFixed(4)}`,
+    );
+  }
+}
