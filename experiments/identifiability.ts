@@ -209,14 +209,14 @@ export interface IdentifiabilityRow {
  * Runs the experiment and writes `results/identifiability[.quick].csv` and `.json`.
  *
  * @param mode `full` or `quick`.
- * @param options `resultsDir` (default `experiments/results/`), `quiet`.
+ * @param options `resultsDir` (default `experiments/results/`), `quiet`, and a `config` replacing the mode's.
  * @returns The rows.
  */
 export async function run(
   mode: "full" | "quick" = "full",
-  options: { resultsDir?: URL; quiet?: boolean } = {},
+  options: { resultsDir?: URL; quiet?: boolean; config?: IdentifiabilityConfig } = {},
 ): Promise<IdentifiabilityRow[]> {
-  const config = mode === "full" ? full : quick;
+  const config = options.config ?? (mode === "full" ? full : quick);
   const log = (s: string): void => {
     if (!options.quiet) console.error(s);
   };
