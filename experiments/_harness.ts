@@ -109,13 +109,17 @@ function sha(text: string): string {
   return createHash("sha256").update(text).digest("hex").slice(0, 16);
 }
 
+/** The checked-out commit, with `+dirty` when tracked files differ from it. */
 async function gitCommit(): Promise<string> {
+  const git = async (...args: string[]) => {
+    const out = await new Deno.Command("git", { args, stderr: "null" }).output();
+    return out.success ? new TextDecoder().decode(out.stdout).trim() : undefined;
+  };
   try {
-    const out = await new Deno.Command("git", {
-      args: ["rev-parse", "--short=12", "HEAD"],
-      stderr: "null",
-    }).output();
-    return out.success ? new TextDecoder().decode(out.stdout).trim() : "unknown";
+    const head = await git("rev-parse", "--short=12", "HEAD");
+    if (head === undefined) return "unknown";
+    const changed = await git("status", "--porcelain", "--untracked-files=no");
+    return changed ? `${head}+dirty` : head;
   } catch {
     return "unknown";
   }
@@ -210,21 +214,30 @@ export async function runTable(
   const existing = await readJson<
     { configHash: string; codeVersion: string; jobs: Record<string, JobResult> }
   >(json);
-  if (!options.force && existing?.configHash === configHash && existing.codeVersion === code) {
+  if (!options.force && existing?.configHash === configHash) {
     if (!options.quiet) {
+      const codeNote = existing.codeVersion === code
+        ? "and code"
+        : `(computed by code version ${existing.codeVersion}, current ${code})`;
       console.error(
-        `${table}${suffix}: results exist for this configuration and code; skipped (--force reruns)`,
+        `${table}${suffix}: results exist for this configuration ${codeNote}; skipped (--force reruns)`,
       );
     }
     return { results: existing.jobs, skipped: true, csv };
   }
   const saved = await readJson<
-    { configHash: string; codeVersion: string; results: Record<string, JobResult> }
+    {
+      configHash: string;
+      codeVersion: string;
+      gitCommits?: string[];
+      results: Record<string, JobResult>;
+    }
   >(partial);
-  const results: Record<string, JobResult> =
-    saved?.configHash === configHash && saved.codeVersion === code && !options.force
-      ? { ...saved.results }
-      : {};
+  const resuming = saved?.configHash === configHash && saved.codeVersion === code &&
+    !options.force;
+  const results: Record<string, JobResult> = resuming ? { ...saved.results } : {};
+  // The commits whose code ran the jobs, taken when each run starts (not when it ends).
+  const gitCommits = [...new Set([...(resuming ? saved.gitCommits ?? [] : []), await gitCommit()])];
   const start = performance.now();
   for (const [i, job] of jobs.entries()) {
     if (results[job.key] !== undefined) {
@@ -245,7 +258,10 @@ export async function runTable(
           `(${r.epochs} epochs, ${r.seconds.toFixed(0)} s)`,
       );
     }
-    await writeAtomically(partial, JSON.stringify({ configHash, codeVersion: code, results }));
+    await writeAtomically(
+      partial,
+      JSON.stringify({ configHash, codeVersion: code, gitCommits, results }),
+    );
   }
   const info = backendInfo();
   const all = rows(results).map((row) => attachPaper(table, row));
@@ -266,7 +282,7 @@ export async function runTable(
           tfjs: info.tfjsVersion,
           backend: info.backend,
           os: `${Deno.build.os}-${Deno.build.arch}`,
-          gitCommit: await gitCommit(),
+          gitCommit: gitCommits.join(" "),
         },
         seeds: [...new Set(jobs.map((j) => j.seed))],
         wallSecondsThisRun: Math.round((performance.now() - start) / 1000),

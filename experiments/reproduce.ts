@@ -6,9 +6,10 @@
  *
  *   deno task reproduce [--quick] [--only=TABLE] [--force] [--data-dir=DIR]
  *
- * A table whose results exist for the same configuration and code is skipped
- * unless `--force`; a table interrupted mid-way resumes from its last
- * finished model.
+ * A table whose results exist for the same configuration is skipped unless
+ * `--force` (with a note when the code that computed them differs from the
+ * current code); a table interrupted mid-way resumes from its last finished
+ * model, when neither configuration nor code changed.
  */
 import { parseArgs } from "node:util";
 import { parseTable } from "../data/csv.ts";
