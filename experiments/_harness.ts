@@ -50,7 +50,7 @@ export interface JobResult {
 
 /** Options of a table run. */
 export interface RunOptions {
-  /** Rerun even if results exist for the same configuration and code. */
+  /** Rerun even if results exist for the same configuration. */
   readonly force?: boolean;
   /** The data root (`--data-dir`). */
   readonly dataDir?: string;
