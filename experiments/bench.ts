@@ -37,8 +37,10 @@ import {
 import { loadDataset, loadTemperature } from "../data/load.ts";
 import type { PreparedDataset } from "../data/prepared.ts";
 import {
+  INSTACART_EFA,
   instacartModels,
   movielensExp1Models,
+  movielensExp2Efa,
   movielensExp2Models,
   nearestCities,
   type PaperModel,
@@ -109,16 +111,8 @@ async function measure(
   };
 }
 
-const INSTACART: EfaConfigInput = { numItems: 63, maxLength: 24 };
-const MOVIELENS_EXP2: EfaConfigInput = {
-  numItems: 50,
-  maxLength: 44,
-  target: "value",
-  family: { name: "poisson-shifted-count" },
-  unidirectionalMask: "prefix",
-  valueEmbedding: { kind: "table", size: 5, dim: 32, maskIndex: 4 },
-  head: [32],
-};
+const INSTACART = INSTACART_EFA;
+const MOVIELENS_EXP2 = movielensExp2Efa("v1");
 
 const instacart = await loadDataset("instacart", dataOptions);
 const movielens = await loadDataset("movielens_exp2", dataOptions);

@@ -76,11 +76,27 @@ export function syntheticModels(): PaperModel[] {
   ]);
 }
 
+/** The Instacart EFA (EFA.md 3.2) before its direction is chosen. */
+export const INSTACART_EFA: EfaConfigInput = { numItems: 63, maxLength: 24 };
+
+/** The MovieLens experiment-2 EFA, v1 or v2 (EFA.md 3.3), before its direction is chosen. */
+export function movielensExp2Efa(variant: "v1" | "v2"): EfaConfigInput {
+  return {
+    numItems: 50,
+    maxLength: 44,
+    target: "value",
+    family: { name: variant === "v1" ? "poisson-shifted-count" : "poisson-shifted-rate" },
+    unidirectionalMask: "prefix",
+    valueEmbedding: { kind: "table", size: 5, dim: 32, maskIndex: 4 }, // ratings 1..3, pad 0, mask 4
+    head: [32],
+  };
+}
+
 /** Instacart baskets: categorical EFA and CBOW FM (EFA.md 3.2). */
 export function instacartModels(): PaperModel[] {
   const training = { learningRate: 1e-4, batchSize: 256, epochs: 1000, patience: Infinity };
   return DIRECTIONS.flatMap((direction) => [
-    efa(`efa_${direction}`, { numItems: 63, maxLength: 24, direction }, training),
+    efa(`efa_${direction}`, { ...INSTACART_EFA, direction }, training),
     fm(`fm_${direction}`, {
       numItems: 63,
       context: direction,
@@ -109,16 +125,7 @@ export function movielensExp2Models(variant: "v1" | "v2"): PaperModel[] {
     name: variant === "v1" ? "poisson-shifted-count" : "poisson-shifted-rate",
   } as const;
   return DIRECTIONS.flatMap((direction) => [
-    efa(`efa_${direction}`, {
-      numItems: 50,
-      maxLength: 44,
-      target: "value",
-      family,
-      direction,
-      unidirectionalMask: "prefix",
-      valueEmbedding: { kind: "table", size: 5, dim: 32, maskIndex: 4 }, // ratings 1..3, pad 0, mask 4
-      head: [32],
-    }, training),
+    efa(`efa_${direction}`, { ...movielensExp2Efa(variant), direction }, training),
     fm(`fm_${direction}`, { numItems: 50, target: "value", family, context: direction }, training),
   ]);
 }
