@@ -46,6 +46,8 @@ export interface JobResult {
     readonly train: number;
     readonly validation?: number;
   }[];
+  /** What the figures draw of the trained model (see `TableDefinition.figureData`). */
+  readonly figureData?: unknown;
 }
 
 /** Options of a table run. */
@@ -86,6 +88,8 @@ const NOT_RESULT_CODE = new Set([
   "bench_step.ts",
   "datasets.ts",
   "make_temperature_slices.ts",
+  "figures.ts",
+  "plot.ts",
 ]);
 
 /** A hash of the code that produces results: lib/, data/ and experiments/ sources (tests and tooling excluded). */

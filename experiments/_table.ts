@@ -4,7 +4,15 @@
  * exports `full` and `quick` configurations and a typed `run()`.
  */
 import { parseArgs } from "node:util";
-import { disposeModel, evaluate, type Model, type Sequences, train } from "../mod.ts";
+import {
+  countParameters,
+  disposeModel,
+  evaluate,
+  type Model,
+  saveModel,
+  type Sequences,
+  train,
+} from "../mod.ts";
 import type { PreparedDataset } from "../data/prepared.ts";
 import {
   type Job,
@@ -14,6 +22,7 @@ import {
   type RunOptions,
   runTable,
   seedRows,
+  writeAtomically,
   type TableRun,
 } from "./_harness.ts";
 import type { TableName } from "./paper.ts";
@@ -61,6 +70,22 @@ export interface TableDefinition {
   readonly metric: string;
   /** Maps the test evaluation to the metric's value (default: the mean test loss). */
   readonly metricOf?: (result: ReturnType<typeof evaluate>) => number;
+  /** Small summaries of a trained model that the figures draw (kept in the results JSON). */
+  readonly figureData?: (model: Model, data: PreparedDataset) => unknown;
+}
+
+/**
+ * Full runs save the first seed's trained models up to this many parameters
+ * to `results/models/<table>/<model>[_<variant>].json` (the figures read
+ * them; the 1.6M-parameter synthetic EFA keeps its figure data in the JSON
+ * instead).
+ */
+export const MAX_SAVED_PARAMETERS = 100_000;
+
+/** Where a table's saved model lives. */
+export function savedModelUrl(table: string, model: string, variant: string): URL {
+  const suffix = variant === "" ? "" : `_${variant.replaceAll(/[^a-z0-9]+/gi, "-")}`;
+  return new URL(`./results/models/${table}/${model}${suffix}.json`, import.meta.url);
 }
 
 function subset(data: Sequences, count: number): Sequences {
@@ -119,9 +144,18 @@ export async function runDefinedTable(
       [table.metric]: table.metricOf?.(tested) ?? tested.loss,
       ...table.extraMetrics?.(model, { ...data, test }),
     };
+    const figureData = table.figureData?.(model, { ...data, test });
+    const save = mode === "full" && job.seed === config.seeds[0] &&
+      countParameters(model.params) <= MAX_SAVED_PARAMETERS;
+    if (save) {
+      const url = savedModelUrl(table.name, spec.name, job.variant);
+      await Deno.mkdir(new URL(".", url), { recursive: true });
+      await writeAtomically(url, saveModel(model) + "\n");
+    }
     disposeModel(model);
     return {
       metrics,
+      ...(figureData === undefined ? {} : { figureData }),
       epochs: result.history.length,
       bestEpoch: result.bestEpoch,
       seconds: (performance.now() - start) / 1000,

@@ -6,6 +6,7 @@
  *   deno run -A experiments/temperature.ts [--quick] [--force]
  */
 import { loadTemperature } from "../data/load.ts";
+import { type Model, predict, type Sequences } from "../mod.ts";
 import type { Mode, RunOptions, TableRun } from "./_harness.ts";
 import {
   runDefinedTable,
@@ -43,12 +44,39 @@ export const quick: TableConfig = {
   models: null,
 };
 
+/** One city's test MSE (the map's data). */
+export interface CityError {
+  /** City id (see `TemperatureDataset.cities`). */
+  readonly city: number;
+  readonly mse: number;
+  readonly count: number;
+}
+
+/** Test MSE per target city. */
+export function errorByCity(model: Model, test: Sequences): CityError[] {
+  const p = predict(model, test);
+  const sums = new Map<number, { se: number; count: number }>();
+  p.examples.forEach(([s, pos], i) => {
+    const city = test.items[s]![pos]!;
+    const e = test.values![s]![pos]! - p.valueMean![i]!;
+    const g = sums.get(city) ?? sums.set(city, { se: 0, count: 0 }).get(city)!;
+    g.se += e * e;
+    g.count++;
+  });
+  return [...sums.entries()].sort(([a], [b]) => a - b).map(([city, g]) => ({
+    city,
+    mse: g.se / g.count,
+    count: g.count,
+  }));
+}
+
 /** The table. */
 export const table: TableDefinition = {
   name: "temperature",
   dataset: "us-city-temperatures",
   metric: "test_mse",
   metricOf: (r) => r.mse!,
+  figureData: (model, data) => errorByCity(model, data.test),
   models: async (options) => {
     const models: TableModel[] = [];
     for (const lag of [0, 1, 2] as const) {
