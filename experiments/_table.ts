@@ -22,8 +22,8 @@ import {
   type RunOptions,
   runTable,
   seedRows,
-  writeAtomically,
   type TableRun,
+  writeAtomically,
 } from "./_harness.ts";
 import type { TableName } from "./paper.ts";
 import type { PaperModel } from "./paper_models.ts";

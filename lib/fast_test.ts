@@ -12,6 +12,7 @@ import {
   fastBatchLoss,
   fastMode,
   planFastBatches,
+  planFastSteps,
   splitFastBatch,
 } from "./fast.ts";
 import { createEfa, disposeModel, efaConfig, type EfaConfigInput, type EfaModel } from "./model.ts";
@@ -159,7 +160,8 @@ Deno.test("the fast path gives the reference losses and gradients for every mode
     const model = createEfa(efaConfig(overrides), { seed: 17 });
     const data = randomData(name, rng);
     const unidirectional = model.config.direction === "unidirectional";
-    const batches = planFastBatches(model, data, { batchSize: 6, rng });
+    // The training plan's batches: padded two-stream batches, equal-length rows and copies.
+    const batches = planFastSteps(model, data, { batchSize: 6, rng }).flat();
     assert.equal(batches.reduce((n, b) => n + b.examples.length, 0), listExamples(data).length);
     const modes = new Set(batches.map((b) => b.mode));
     assert.deepEqual(
@@ -274,6 +276,44 @@ Deno.test("splitFastBatch() chunks' weighted gradients sum to the whole batch's 
         `${name}: gradient of ${p} differs by ${diff}`,
       );
     }
+    disposeModel(model);
+  }
+});
+
+Deno.test("planFastSteps() draws every example once per epoch, steps mixing lengths", () => {
+  for (const [name, overrides] of Object.entries(CONFIGS)) {
+    const model = createEfa(efaConfig(overrides), { seed: 1 });
+    const data = randomData(name, new SeedStream(5));
+    const steps = planFastSteps(model, data, { batchSize: 6, rng: new SeedStream(9) });
+    const seen = steps.flat().flatMap((b) => b.examples.map((e) => e.join(":"))).sort();
+    assert.deepEqual(seen, listExamples(data).map((e) => e.join(":")).sort(), name);
+    for (const step of steps) {
+      const count = step.reduce((n, b) => n + b.examples.length, 0);
+      const sequences = new Set(step.flatMap((b) => b.examples.map(([s]) => s)));
+      assert.ok(count <= 6 || sequences.size === 1, `${name}: step of ${count} examples`);
+      for (const b of step) {
+        const lengths = b.examples.map(([s, pos]) =>
+          b.mode === "rows" && model.config.direction === "unidirectional"
+            ? pos + 1
+            : data.items[s]!.length
+        );
+        // Two streams pad to the longest sequence; the other modes hold one length.
+        if (b.mode === "streams") assert.equal(b.length, Math.max(...lengths));
+        else {assert.ok(
+            lengths.every((n) => n === b.length),
+            `${name}: ${b.mode} batch mixes lengths`,
+          );}
+      }
+    }
+    // Steps mix lengths (what makes them train like the notebooks' shuffled batches); the
+    // spatial data have one length.
+    assert.ok(
+      name.startsWith("spatial") ||
+        steps.some((step) =>
+          new Set(step.flatMap((b) => b.examples.map(([s]) => data.items[s]!.length))).size > 1
+        ),
+      `${name}: no step mixes lengths`,
+    );
     disposeModel(model);
   }
 });

@@ -11,7 +11,7 @@ import * as tf from "@tensorflow/tfjs";
 import { disposeBatch, type Example, listExamples, makeBatch, type Sequences } from "./data.ts";
 import { evaluate } from "./evaluate.ts";
 import { Adam } from "./adam.ts";
-import { fastBatchLoss, MAX_CHUNK_ELEMENTS, planFastBatches, splitFastBatch } from "./fast.ts";
+import { fastBatchLoss, MAX_CHUNK_ELEMENTS, planFastSteps, splitFastBatch } from "./fast.ts";
 import { batchLoss, type Model, referenceBatchOptions, validateData } from "./objective.ts";
 import type { TfScalar, TfTensor, TfVariable } from "./_types.ts";
 import { SeedStream } from "./random.ts";
@@ -61,11 +61,12 @@ export interface TrainOptions {
   /** Put back the weights of the best validation epoch at the end (default true). */
   readonly restoreBestWeights?: boolean;
   /**
-   * `"fast"` (default for EFA models): batches of equal-length rows or two
-   * streams, the same losses and gradients as the reference path at several
-   * times the speed (see `fast.ts`); batches then hold examples of one length,
-   * drawn in a seeded random order. `"reference"`: one padded row per example,
-   * batches drawn uniformly. FM baselines always use the reference path.
+   * `"fast"` (default for EFA models): each step draws its examples (whole
+   * sequences where the fast path computes whole sequences) in a seeded random
+   * order and computes them as equal-length rows, masked copies or two streams,
+   * the same losses and gradients as the reference path at several times the
+   * speed (see `planFastSteps` in `fast.ts`). `"reference"`: one padded row per
+   * example, batches drawn uniformly. FM baselines always use the reference path.
    */
   readonly path?: "fast" | "reference";
   /** Called after every epoch; may be async (it is awaited). */
@@ -167,13 +168,16 @@ export async function train(
       };
       let plan: Step[];
       if (fast && model.kind === "efa") {
-        plan = planFastBatches(model, data, { batchSize, rng }).map((b) => ({
-          count: b.examples.length,
-          chunks: splitFastBatch(model, b).map((c) => ({
-            weight: c.examples.length / b.examples.length,
-            loss: () => fastBatchLoss(model, data, c),
-          })),
-        }));
+        plan = planFastSteps(model, data, { batchSize, rng }).map((batches) => {
+          const count = batches.reduce((n, b) => n + b.examples.length, 0);
+          return {
+            count,
+            chunks: batches.flatMap((b) => splitFastBatch(model, b)).map((c) => ({
+              weight: c.examples.length / count,
+              loss: () => fastBatchLoss(model, data, c),
+            })),
+          };
+        });
       } else {
         rng.shuffle(order);
         plan = Array.from({ length: Math.ceil(examples.length / batchSize) }, (_, i) => {

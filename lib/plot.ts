@@ -1,0 +1,793 @@
+/**
+ * Figures of the paper's analyses with Observable Plot: pure builders that
+ * take rows and return Plot options, and {@link renderSvg}, which renders
+ * options to one standalone SVG document (title, legend, plot and caption
+ * in a single `<svg>`) with a DOM implementation the caller passes in. The
+ * package never imports a DOM implementation itself: the experiments use
+ * `linkedom`, a browser page can pass `window.document`.
+ *
+ * @example Render a learning curve headlessly
+ * ```ts
+ * import { learningCurvesFigure, renderSvg } from "@efa/efa/plot";
+ * import { parseHTML } from "linkedom";
+ * import assert from "node:assert/strict";
+ *
+ * // linkedom's types describe a browser window; only its document is needed.
+ * const { document } = parseHTML("<html><body></body></html>") as unknown as { document: unknown };
+ * const rows = [1, 2, 3].flatMap((epoch) => [
+ *   { model: "EFA", epoch, split: "train" as const, loss: 3 - epoch / 10 },
+ *   { model: "EFA", epoch, split: "validation" as const, loss: 3.1 - epoch / 20 },
+ * ]);
+ * const svg = renderSvg(learningCurvesFigure(rows, { title: "Demo", metric: "Loss (nats)" }), { document });
+ * assert.ok(svg.startsWith("<svg") && svg.includes("Demo"));
+ * ```
+ *
+ * @module
+ */
+import * as Plot from "@observablehq/plot";
+
+/** Options every figure builder takes. */
+export interface FigureText {
+  /** The title above the plot. */
+  readonly title: string;
+  /** A line under the title (default none). */
+  readonly subtitle?: string;
+  /** A note under the plot: data source, settings (default none). */
+  readonly caption?: string;
+}
+
+/** Tableau-10's first colours, the series colours of every figure. */
+const SERIES = [
+  "#4e79a7",
+  "#f28e2b",
+  "#e15759",
+  "#76b7b2",
+  "#59a14f",
+  "#edc948",
+  "#b07aa1",
+] as const;
+
+function text(t: FigureText): Pick<Plot.PlotOptions, "title" | "subtitle" | "caption"> {
+  return {
+    title: t.title,
+    ...(t.subtitle === undefined ? {} : { subtitle: t.subtitle }),
+    ...(t.caption === undefined ? {} : { caption: t.caption }),
+  };
+}
+
+/** Lays out `count` facets in a grid of `columns`: the facet's column and row. */
+function grid(index: number, columns: number): { col: number; row: number } {
+  return { col: index % columns, row: Math.floor(index / columns) };
+}
+
+/** One point of a learning curve. */
+export interface LearningCurveRow {
+  /** The model (one facet per model). */
+  readonly model: string;
+  /** The epoch, from 1. */
+  readonly epoch: number;
+  /** Which loss. */
+  readonly split: "train" | "validation";
+  /** The mean loss per prediction. */
+  readonly loss: number;
+  /** The seed when several runs are drawn (one line each; default 1). */
+  readonly seed?: number;
+}
+
+/**
+ * Train and validation loss per epoch, one panel per model (a grid of
+ * `columns`), one line per seed and split.
+ *
+ * @param rows The curves.
+ * @param options Title, the loss's axis label, columns (default 3).
+ * @returns The Plot options.
+ *
+ * @example Two models
+ * ```ts
+ * import { learningCurvesFigure } from "@efa/efa/plot";
+ * import assert from "node:assert/strict";
+ *
+ * const rows = ["EFA", "FM"].flatMap((model) =>
+ *   [1, 2].map((epoch) => ({ model, epoch, split: "train" as const, loss: 1 / epoch }))
+ * );
+ * const options = learningCurvesFigure(rows, { title: "Curves", metric: "MSE" });
+ * assert.equal(options.title, "Curves");
+ * ```
+ */
+export function learningCurvesFigure(
+  rows: readonly LearningCurveRow[],
+  options: FigureText & { readonly metric: string; readonly columns?: number },
+): Plot.PlotOptions {
+  const models = [...new Set(rows.map((r) => r.model))];
+  const columns = Math.min(options.columns ?? 3, models.length);
+  const place = new Map(models.map((m, i) => [m, grid(i, columns)]));
+  const data = rows.map((r) => ({
+    ...r,
+    series: `${r.split} ${r.seed ?? 1}`,
+    col: place.get(r.model)!.col,
+    row: place.get(r.model)!.row,
+  }));
+  const labels = models.map((m) => ({ model: m, ...place.get(m)! }));
+  const rowsOfFacets = Math.ceil(models.length / columns);
+  return {
+    ...text(options),
+    width: 220 * columns + 80,
+    height: 170 * rowsOfFacets + 60,
+    marginLeft: 56,
+    marginTop: 24,
+    fx: { axis: null, padding: 0.12 },
+    fy: { axis: null, padding: 0.18 },
+    x: { label: "Epoch", grid: true },
+    y: { label: options.metric, grid: true, zero: false },
+    color: {
+      domain: ["train", "validation"],
+      range: [SERIES[0], SERIES[1]],
+      legend: true,
+      label: "Loss",
+    },
+    marks: [
+      Plot.frame({ stroke: "#ddd" }),
+      Plot.line(data, {
+        x: "epoch",
+        y: "loss",
+        z: "series",
+        stroke: "split",
+        strokeWidth: 1.2,
+        fx: "col",
+        fy: "row",
+      }),
+      Plot.text(labels, {
+        fx: "col",
+        fy: "row",
+        text: "model",
+        frameAnchor: "top-right",
+        dx: -4,
+        dy: 4,
+        fontWeight: "bold",
+      }),
+    ],
+  };
+}
+
+/** Mean prediction for one true value (MovieLens experiment 2: per true rating). */
+export interface PredictedByTruthRow {
+  /** A panel column (e.g. the Poisson variant, `v1`). */
+  readonly panel: string;
+  /** A panel row (e.g. the direction). */
+  readonly group: string;
+  /** The model (colour). */
+  readonly model: string;
+  /** The true value. */
+  readonly truth: number;
+  /** Our mean prediction (over test examples and seeds). */
+  readonly predicted: number;
+  /** Standard deviation over seeds (default 0: no error bar). */
+  readonly sd?: number;
+  /** The paper's mean prediction, drawn as an open circle, when known. */
+  readonly paper?: number;
+}
+
+/**
+ * Mean predicted value against the true value, per model, with the paper's
+ * numbers as open circles and the diagonal of a perfect predictor.
+ *
+ * @param rows One row per panel, group, model and true value.
+ * @param options Title and axis labels.
+ * @returns The Plot options.
+ *
+ * @example One panel
+ * ```ts
+ * import { predictedByTruthFigure } from "@efa/efa/plot";
+ * import assert from "node:assert/strict";
+ *
+ * const rows = [1, 2, 3].map((truth) => ({
+ *   panel: "v1", group: "unidirectional", model: "EFA", truth, predicted: 1.8 + truth / 10,
+ * }));
+ * const options = predictedByTruthFigure(rows, { title: "Ratings", x: "True rating", y: "Predicted" });
+ * assert.equal(options.marks!.length > 0, true);
+ * ```
+ */
+export function predictedByTruthFigure(
+  rows: readonly PredictedByTruthRow[],
+  options: FigureText & { readonly x: string; readonly y: string },
+): Plot.PlotOptions {
+  const models = [...new Set(rows.map((r) => r.model))];
+  const truths = [...new Set(rows.map((r) => r.truth))].sort((a, b) => a - b);
+  const lo = truths[0] ?? 0, hi = truths[truths.length - 1] ?? 1;
+  const diagonal = [...new Set(rows.map((r) => `${r.panel}\u0000${r.group}`))].flatMap((k) => {
+    const [panel, group] = k.split("\u0000");
+    return [{ panel, group, x: lo, y: lo }, { panel, group, x: hi, y: hi }];
+  });
+  const paper = rows.filter((r) => r.paper !== undefined);
+  return {
+    ...text(options),
+    width: 640,
+    height: 460,
+    marginRight: 110,
+    x: { label: options.x, ticks: truths, tickFormat: "d", inset: 20 },
+    y: { label: options.y, grid: true },
+    fy: { label: null },
+    fx: { label: null },
+    color: { domain: models, range: SERIES.slice(0, models.length), legend: true },
+    marks: [
+      Plot.frame({ stroke: "#ddd" }),
+      Plot.line(diagonal, {
+        x: "x",
+        y: "y",
+        fx: "panel",
+        fy: "group",
+        stroke: "#bbb",
+        strokeDasharray: "4 3",
+      }),
+      Plot.ruleX(rows.filter((r) => (r.sd ?? 0) > 0), {
+        x: "truth",
+        y1: (r: PredictedByTruthRow) => r.predicted - r.sd!,
+        y2: (r: PredictedByTruthRow) => r.predicted + r.sd!,
+        stroke: "model",
+        fx: "panel",
+        fy: "group",
+      }),
+      Plot.line(rows, { x: "truth", y: "predicted", stroke: "model", fx: "panel", fy: "group" }),
+      Plot.dot(rows, {
+        x: "truth",
+        y: "predicted",
+        fill: "model",
+        r: 3.5,
+        fx: "panel",
+        fy: "group",
+      }),
+      Plot.dot(paper, {
+        x: "truth",
+        y: "paper",
+        stroke: "model",
+        r: 6,
+        fx: "panel",
+        fy: "group",
+      }),
+    ],
+  };
+}
+
+/** One point of the FM-against-k curve. */
+export interface ErrorByKRow {
+  /** Nearest neighbours in the context. */
+  readonly k: number;
+  /** Test error (mean over seeds). */
+  readonly error: number;
+}
+
+/** A horizontal reference line (e.g. an EFA's error). */
+export interface ReferenceLine {
+  readonly label: string;
+  readonly value: number;
+}
+
+/**
+ * The FM's test error against the number of nearest cities k, with
+ * horizontal reference lines (the EFA models' errors).
+ *
+ * @param rows The FM's error per k.
+ * @param references The reference lines.
+ * @param options Title and axis labels.
+ * @returns The Plot options.
+ *
+ * @example
+ * ```ts
+ * import { errorByKFigure } from "@efa/efa/plot";
+ * import assert from "node:assert/strict";
+ *
+ * const options = errorByKFigure(
+ *   [{ k: 1, error: 30 }, { k: 5, error: 20 }, { k: 40, error: 25 }],
+ *   [{ label: "EFA, 1 layer", value: 15 }],
+ *   { title: "FM against k", x: "k", y: "MSE" },
+ * );
+ * assert.equal(options.x!.label, "k");
+ * ```
+ */
+export function errorByKFigure(
+  rows: readonly ErrorByKRow[],
+  references: readonly ReferenceLine[],
+  options: FigureText & { readonly x: string; readonly y: string },
+): Plot.PlotOptions {
+  return {
+    ...text(options),
+    width: 640,
+    height: 400,
+    marginRight: 120,
+    x: { label: options.x, grid: true },
+    y: { label: options.y, grid: true, zero: true },
+    marks: [
+      Plot.ruleY(references, { y: "value", stroke: SERIES[1], strokeDasharray: "5 3" }),
+      Plot.text(references, {
+        y: "value",
+        text: "label",
+        frameAnchor: "right",
+        textAnchor: "start",
+        dx: 6,
+        fill: SERIES[1],
+      }),
+      Plot.line(rows, { x: "k", y: "error", stroke: SERIES[0] }),
+      Plot.dot(rows, { x: "k", y: "error", fill: SERIES[0], r: 3.5 }),
+      Plot.text(rows.slice(-1), {
+        x: "k",
+        y: "error",
+        text: () => "FM",
+        dx: 8,
+        textAnchor: "start",
+        fill: SERIES[0],
+      }),
+    ],
+  };
+}
+
+/** Options of {@link heatmapFigure}. */
+export interface HeatmapOptions extends FigureText {
+  /** Column labels (default: column indices, and no ticks when `ticks` is false). */
+  readonly columns?: readonly string[];
+  /** Row labels (default: row indices). */
+  readonly rows?: readonly string[];
+  /** Axis label of the columns. */
+  readonly x: string;
+  /** Axis label of the rows. */
+  readonly y: string;
+  /** The colour legend's label. */
+  readonly color: string;
+  /** Upper end of the colour scale: larger values get its colour (default: the maximum). */
+  readonly clip?: number;
+  /** Diverging scale centred on 0 (embeddings) instead of sequential from 0 (weights). */
+  readonly diverging?: boolean;
+  /** Draw tick labels (default true). */
+  readonly ticks?: boolean;
+  /** Cell size in pixels (default 28). */
+  readonly cell?: number;
+}
+
+/**
+ * A matrix as a grid of coloured cells: attention weights (rows = the masked
+ * query, columns = the attended items, colour clipped at `clip`) or
+ * embeddings (rows = items, columns = dimensions, diverging colours).
+ *
+ * @param matrix Rows of equal length.
+ * @param options Labels and colour scale.
+ * @returns The Plot options.
+ *
+ * @example A 2x2 attention matrix
+ * ```ts
+ * import { heatmapFigure } from "@efa/efa/plot";
+ * import assert from "node:assert/strict";
+ *
+ * const options = heatmapFigure([[0.9, 0.1], [0.4, 0.6]], {
+ *   title: "Attention", rows: ["a", "b"], columns: ["a", "b"], x: "Key", y: "Query",
+ *   color: "Weight", clip: 0.25,
+ * });
+ * assert.deepEqual((options.color as { domain: number[] }).domain, [0, 0.25]);
+ * ```
+ */
+export function heatmapFigure(
+  matrix: readonly (readonly number[])[],
+  options: HeatmapOptions,
+): Plot.PlotOptions {
+  const n = matrix.length, m = matrix[0]?.length ?? 0;
+  if (n === 0 || m === 0 || matrix.some((r) => r.length !== m)) {
+    throw new RangeError(
+      `heatmapFigure(): expected matrix to be non-empty with rows of equal length, got row lengths ${
+        matrix.map((r) => r.length).join(", ") || "none"
+      }`,
+    );
+  }
+  const rowLabels = options.rows ?? Array.from({ length: n }, (_, i) => String(i + 1));
+  const columnLabels = options.columns ?? Array.from({ length: m }, (_, j) => String(j + 1));
+  const cells = matrix.flatMap((r, i) =>
+    r.map((value, j) => ({ row: rowLabels[i]!, column: columnLabels[j]!, value }))
+  );
+  const values = cells.map((c) => c.value);
+  const max = Math.max(...values), min = Math.min(...values);
+  const cell = options.cell ?? 28;
+  const ticks = options.ticks ?? true;
+  const bound = Math.max(Math.abs(min), Math.abs(max));
+  return {
+    ...text(options),
+    width: cell * m + (ticks ? 110 : 60),
+    height: cell * n + (ticks ? 90 : 60),
+    marginLeft: ticks ? 90 : 40,
+    marginBottom: ticks ? 60 : 30,
+    padding: 0,
+    x: {
+      label: options.x,
+      domain: columnLabels,
+      ...(ticks ? { tickRotate: -45 } : { ticks: [] }),
+    },
+    y: { label: options.y, domain: rowLabels, ...(ticks ? {} : { ticks: [] }) },
+    color: options.diverging === true
+      ? {
+        type: "linear",
+        scheme: "RdBu",
+        domain: [-bound, bound],
+        legend: true,
+        label: options.color,
+      }
+      : {
+        type: "linear",
+        scheme: "Blues",
+        domain: [0, options.clip ?? max],
+        clamp: true,
+        legend: true,
+        label: options.color,
+      },
+    marks: [
+      Plot.cell(cells, { x: "column", y: "row", fill: "value", inset: 0.5 }),
+    ],
+  };
+}
+
+/** A city (or any located unit) with a value to colour it by. */
+export interface LocatedValue {
+  readonly name: string;
+  readonly longitude: number;
+  readonly latitude: number;
+  readonly value: number;
+}
+
+/**
+ * A map of the United States (an Albers equal-area projection with Alaska
+ * and Hawaii inset) with points coloured by value.
+ *
+ * @param points The located values.
+ * @param states The states' boundaries as GeoJSON (e.g. from `us-atlas`).
+ * @param options Title and the colour legend's label.
+ * @returns The Plot options.
+ *
+ * @example
+ * ```ts
+ * import { mapFigure } from "@efa/efa/plot";
+ * import assert from "node:assert/strict";
+ *
+ * const states = { type: "FeatureCollection", features: [] };
+ * const options = mapFigure(
+ *   [{ name: "Denver", longitude: -104.99, latitude: 39.74, value: 25 }],
+ *   states,
+ *   { title: "Test MSE by city", color: "MSE" },
+ * );
+ * assert.equal((options.projection as { type: string }).type, "albers-usa");
+ * ```
+ */
+export function mapFigure(
+  points: readonly LocatedValue[],
+  states: unknown,
+  options: FigureText & { readonly color: string },
+): Plot.PlotOptions {
+  return {
+    ...text(options),
+    width: 760,
+    height: 480,
+    projection: { type: "albers-usa" },
+    color: { type: "linear", scheme: "YlOrRd", legend: true, label: options.color, zero: true },
+    marks: [
+      Plot.geo(states as Plot.GeoOptions["geometry"] & object, {
+        fill: "#f4f4f4",
+        stroke: "#999",
+        strokeWidth: 0.6,
+      }),
+      Plot.dot(points, {
+        x: "longitude",
+        y: "latitude",
+        fill: "value",
+        r: 7,
+        stroke: "#333",
+        strokeWidth: 0.6,
+      }),
+      Plot.text(points, {
+        x: "longitude",
+        y: "latitude",
+        text: "name",
+        dy: -11,
+        fontSize: 8,
+        fill: "#333",
+      }),
+    ],
+  };
+}
+
+/** Predictions of one group (e.g. one rule of the synthetic data) by one model. */
+export interface RuleRow {
+  /** The panel (e.g. the movie). */
+  readonly panel: string;
+  /** The model (colour, offset side by side). */
+  readonly model: string;
+  /** The true conditional mean. */
+  readonly truth: number;
+  /** The mean prediction. */
+  readonly mean: number;
+  /** The 10th and 90th percentiles of the predictions. */
+  readonly low: number;
+  readonly high: number;
+}
+
+/**
+ * Predicted against true conditional mean, one panel per rule, models side
+ * by side: the mean prediction and the 10-90% range of the predictions, the
+ * true means as grey ticks.
+ *
+ * @param rows One row per panel, model and true mean.
+ * @param options Title and axis labels.
+ * @returns The Plot options.
+ *
+ * @example
+ * ```ts
+ * import { ruleFigure } from "@efa/efa/plot";
+ * import assert from "node:assert/strict";
+ *
+ * const options = ruleFigure(
+ *   [{ panel: "movie 2", model: "EFA", truth: 1, mean: 1.1, low: 0.8, high: 1.4 }],
+ *   { title: "Rules", x: "True conditional mean", y: "Predicted mean" },
+ * );
+ * assert.equal(options.y!.label, "Predicted mean");
+ * ```
+ */
+export function ruleFigure(
+  rows: readonly RuleRow[],
+  options: FigureText & { readonly x: string; readonly y: string },
+): Plot.PlotOptions {
+  const models = [...new Set(rows.map((r) => r.model))];
+  const truths = [...new Set(rows.map((r) => r.truth))].sort((a, b) => a - b);
+  const offset = (model: string): number =>
+    (models.indexOf(model) - (models.length - 1) / 2) * 0.35;
+  const data = rows.map((r) => ({ ...r, at: r.truth + offset(r.model) }));
+  const ticks = [...new Set(rows.map((r) => `${r.panel}\u0000${r.truth}`))].map((k) => {
+    const [panel, truth] = k.split("\u0000");
+    return { panel, truth: Number(truth) };
+  });
+  return {
+    ...text(options),
+    width: 760,
+    height: 360,
+    marginBottom: 40,
+    fx: { label: null },
+    x: {
+      label: options.x,
+      ticks: truths,
+      tickFormat: "d",
+      domain: [truths[0]! - 1, truths[truths.length - 1]! + 1],
+    },
+    y: { label: options.y, grid: true },
+    color: { domain: models, range: SERIES.slice(0, models.length), legend: true },
+    marks: [
+      Plot.frame({ stroke: "#ddd" }),
+      Plot.tickY(ticks, {
+        x: "truth",
+        y: "truth",
+        fx: "panel",
+        stroke: "#888",
+        strokeWidth: 2,
+      } as Plot.TickYOptions),
+      Plot.ruleX(data, { x: "at", y1: "low", y2: "high", stroke: "model", fx: "panel" }),
+      Plot.dot(data, { x: "at", y: "mean", fill: "model", r: 3.5, fx: "panel" }),
+    ],
+  };
+}
+
+/** One comparison of the identifiability experiment. */
+export interface AlignmentRow {
+  /** The parameter block (one panel each). */
+  readonly block: string;
+  /** What was aligned with what (colour). */
+  readonly comparison: string;
+  /** Training sequences. */
+  readonly sequences: number;
+  /** R-squared of the best linear map. */
+  readonly r2: number;
+}
+
+/**
+ * R-squared of the best linear alignment against the number of training
+ * sequences, one panel per parameter block, one line per comparison
+ * (points are seeds, the line their mean).
+ *
+ * @param rows The alignments.
+ * @param options Title.
+ * @returns The Plot options.
+ *
+ * @example
+ * ```ts
+ * import { alignmentFigure } from "@efa/efa/plot";
+ * import assert from "node:assert/strict";
+ *
+ * const options = alignmentFigure(
+ *   [{ block: "unembedding", comparison: "trained vs truth", sequences: 1000, r2: 0.9 }],
+ *   { title: "Identifiability" },
+ * );
+ * assert.equal((options.x as { type: string }).type, "log");
+ * ```
+ */
+export function alignmentFigure(
+  rows: readonly AlignmentRow[],
+  options: FigureText,
+): Plot.PlotOptions {
+  const comparisons = [...new Set(rows.map((r) => r.comparison))];
+  return {
+    ...text(options),
+    width: 760,
+    height: 340,
+    marginRight: 20,
+    fx: { label: null },
+    x: { type: "log", label: "Training sequences", grid: true },
+    y: { label: "R² of the best linear map", domain: [0, 1], grid: true },
+    color: { domain: comparisons, range: SERIES.slice(0, comparisons.length), legend: true },
+    marks: [
+      Plot.frame({ stroke: "#ddd" }),
+      Plot.dot(rows, { x: "sequences", y: "r2", stroke: "comparison", fx: "block", r: 2.5 }),
+      Plot.line(
+        rows,
+        Plot.groupX({ y: "mean" }, { x: "sequences", y: "r2", stroke: "comparison", fx: "block" }),
+      ),
+    ],
+  };
+}
+
+/** The DOM a figure is rendered with (`window.document` in a browser, linkedom's or jsdom's elsewhere). */
+export interface RenderContext {
+  /** A `Document`; typed loosely so that the package needs no DOM types. */
+  readonly document: unknown;
+}
+
+interface Element {
+  getAttribute(name: string): string | null;
+  setAttribute(name: string, value: string): void;
+  readonly outerHTML: string;
+}
+
+interface RenderedPlot extends Element {
+  scale(name: string): { type: string; domain: unknown[]; range?: unknown[] } | undefined;
+  legend(name: string, options: object): Element | undefined;
+}
+
+function escapeXml(s: string): string {
+  return s.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;")
+    .replaceAll('"', "&quot;");
+}
+
+/** Splits `s` into lines of at most `width` pixels (a character is about 0.6 of the font size wide). */
+function wrap(s: string, width: number, size: number): string[] {
+  const max = Math.max(20, Math.floor(width / (0.6 * size)));
+  const lines: string[] = [];
+  let line = "";
+  for (const word of s.split(/\s+/)) {
+    if (line !== "" && line.length + 1 + word.length > max) {
+      lines.push(line);
+      line = word;
+    } else line = line === "" ? word : `${line} ${word}`;
+  }
+  if (line !== "") lines.push(line);
+  return lines;
+}
+
+/**
+ * Renders Plot options to one standalone SVG document: the title, subtitle,
+ * colour legend, plot and caption that Plot would put in an HTML `<figure>`
+ * are drawn in a single `<svg>` (categorical legends as swatches, continuous
+ * ones as Plot's colour ramp), so the file opens anywhere.
+ *
+ * @param options Plot options (from a figure builder or your own).
+ * @param context The document to render with.
+ * @returns The SVG markup, starting with `<svg xmlns=...`.
+ *
+ * @example
+ * ```ts
+ * import { renderSvg } from "@efa/efa/plot";
+ * import * as Plot from "@observablehq/plot";
+ * import { parseHTML } from "linkedom";
+ * import assert from "node:assert/strict";
+ *
+ * // linkedom's types describe a browser window; only its document is needed.
+ * const { document } = parseHTML("<html><body></body></html>") as unknown as { document: unknown };
+ * const svg = renderSvg({ title: "Dots", marks: [Plot.dot([[1, 2]])] }, { document });
+ * assert.match(svg, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+ * ```
+ */
+export function renderSvg(options: Plot.PlotOptions, context: RenderContext): string {
+  if (typeof context?.document !== "object" || context.document === null) {
+    throw new TypeError(
+      `renderSvg(): expected context.document to be a DOM Document, got ${typeof context
+        ?.document}`,
+    );
+  }
+  const { title, subtitle, caption, ...rest } = options;
+  const plot = Plot.plot({
+    ...rest,
+    figure: false,
+    document: context.document as Plot.PlotOptions["document"],
+  }) as unknown as RenderedPlot;
+  const width = Number(plot.getAttribute("width"));
+  const plotHeight = Number(plot.getAttribute("height"));
+  const parts: string[] = [];
+  let y = 0;
+  const line = (s: string, size: number, weight: string, fill: string) => {
+    for (const l of wrap(s, width - 16, size)) {
+      y += size + 6;
+      parts.push(
+        `<text x="8" y="${y}" font-size="${size}" font-weight="${weight}" fill="${fill}">${
+          escapeXml(l)
+        }</text>`,
+      );
+    }
+  };
+  if (typeof title === "string") line(title, 15, "bold", "#111");
+  if (typeof subtitle === "string") line(subtitle, 12, "normal", "#444");
+  const color = (options.color as { legend?: boolean } | undefined)?.legend === true
+    ? plot.scale("color")
+    : undefined;
+  if (color !== undefined) {
+    y += 8;
+    if (color.type === "ordinal" || color.type === "categorical") {
+      let x = 8;
+      parts.push(`<g font-size="11">`);
+      color.domain.forEach((d, i) => {
+        const label = String(d);
+        const w = 15 + 5 + label.length * 6.2 + 14;
+        if (x + w > width - 8 && x > 8) {
+          x = 8;
+          y += 20;
+        }
+        const fill = String(color.range?.[i % color.range.length] ?? "#000");
+        parts.push(
+          `<rect x="${x}" y="${y}" width="15" height="15" fill="${fill}"/>` +
+            `<text x="${x + 20}" y="${y + 12}">${escapeXml(label)}</text>`,
+        );
+        x += w;
+      });
+      parts.push(`</g>`);
+      y += 22;
+    } else {
+      const legend = plot.legend("color", { document: context.document });
+      if (legend !== undefined) {
+        legend.setAttribute("x", "8");
+        legend.setAttribute("y", String(y));
+        parts.push(legend.outerHTML);
+        y += Number(legend.getAttribute("height") ?? 50);
+      }
+    }
+  } else if (parts.length > 0) y += 6;
+  plot.setAttribute("y", String(y));
+  parts.push(plot.outerHTML);
+  y += plotHeight;
+  if (typeof caption === "string") {
+    y += 4;
+    line(caption, 11, "normal", "#555");
+    y += 6;
+  }
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y}" ` +
+    `viewBox="0 0 ${width} ${y}" font-family="system-ui, sans-serif">` +
+    `<rect width="100%" height="100%" fill="white"/>${parts.join("")}</svg>\n`;
+}
+
+/**
+ * Normalises a rendered SVG for snapshot comparison, as Plot's own test
+ * harness does: generated ids renumbered in order of appearance, numbers with
+ * four or more decimals rounded to three.
+ *
+ * @param svg SVG markup from {@link renderSvg}.
+ * @returns The normalised markup.
+ *
+ * @example
+ * ```ts
+ * import { normalizeSvg } from "@efa/efa/plot";
+ * import assert from "node:assert/strict";
+ *
+ * const svg = '<clipPath id="plot-clip-7"/><g clip-path="url(#plot-clip-7)" x="1.23456"/>';
+ * assert.equal(normalizeSvg(svg), '<clipPath id="plot-clip-1"/><g clip-path="url(#plot-clip-1)" x="1.235"/>');
+ * ```
+ */
+export function normalizeSvg(svg: string): string {
+  const ids = new Map<string, string>();
+  return svg
+    .replaceAll(/plot-(clip|pattern|marker)-(\d+)/g, (id, kind: string) => {
+      if (!ids.has(id)) {
+        ids.set(
+          id,
+          `plot-${kind}-${[...ids.keys()].filter((k) => k.includes(kind)).length + 1}`,
+        );
+      }
+      return ids.get(id)!;
+    })
+    .replaceAll(/-?\d+\.\d{4,}/g, (n) => String(Number(Number(n).toFixed(3))));
+}
