@@ -545,16 +545,15 @@ export function figureFile(figure: FigureDefinition): URL {
   return new URL(`${figure.name}${text}`, FIGURES_DIR);
 }
 
-if (import.meta.main) {
-  const { values } = parseArgs({
-    options: { only: { type: "string" }, "data-dir": { type: "string" } },
-  });
-  const options: LoadOptions = values["data-dir"] === undefined
-    ? {}
-    : { dataDir: values["data-dir"] };
+/**
+ * Writes every figure whose inputs exist (or only the one named) to
+ * `experiments/results/figures/`, removing stale `-changed` files; prints one
+ * line per figure.
+ */
+export async function writeFigures(options: LoadOptions = {}, only?: string): Promise<void> {
   await Deno.mkdir(FIGURES_DIR, { recursive: true });
   for (const figure of FIGURES) {
-    if (values.only !== undefined && figure.name !== values.only) continue;
+    if (only !== undefined && figure.name !== only) continue;
     const start = performance.now();
     const out = await renderFigure(figure, options);
     const file = figureFile(figure);
@@ -568,4 +567,23 @@ if (import.meta.main) {
     // deno-lint-ignore no-console -- progress of the script
     console.log(`wrote ${file.pathname} (${((performance.now() - start) / 1000).toFixed(1)} s)`);
   }
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    options: { only: { type: "string" }, "data-dir": { type: "string" } },
+  });
+  if (values.only !== undefined && !FIGURES.some((f) => f.name === values.only)) {
+    // deno-lint-ignore no-console -- usage error
+    console.error(
+      `figures: unknown figure ${JSON.stringify(values.only)}; expected one of ${
+        FIGURES.map((f) => f.name).join(", ")
+      }`,
+    );
+    Deno.exit(2);
+  }
+  await writeFigures(
+    values["data-dir"] === undefined ? {} : { dataDir: values["data-dir"] },
+    values.only,
+  );
 }

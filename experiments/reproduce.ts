@@ -2,7 +2,8 @@
 /**
  * `deno task reproduce`: regenerates every table of the paper in sequence,
  * writing `experiments/results/<table>.csv` (`.quick.csv` with `--quick`) and
- * printing ours beside the paper's numbers.
+ * printing ours beside the paper's numbers, then (full mode) the figures
+ * (`deno task figures`).
  *
  *   deno task reproduce [--quick] [--only=TABLE] [--force] [--data-dir=DIR]
  *
@@ -20,6 +21,7 @@ import * as movielensExp2V1 from "./movielens_exp2_v1.ts";
 import * as movielensExp2V2 from "./movielens_exp2_v2.ts";
 import * as synthetic from "./synthetic.ts";
 import * as temperature from "./temperature.ts";
+import { writeFigures } from "./figures.ts";
 
 /** Every table, in the order `reproduce` runs them (cheapest first). */
 export const TABLES: Record<
@@ -93,4 +95,6 @@ if (import.meta.main) {
     );
     for (const line of summary(await Deno.readTextFile(run.csv))) console.log(line);
   }
+  // The figures draw the full results (the quick ones are too small to look at).
+  if (mode === "full") await writeFigures(options);
 }
