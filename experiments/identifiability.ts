@@ -291,6 +291,18 @@ export async function run(
   const log = (s: string): void => {
     if (!options.quiet) console.error(s);
   };
+  // The commit checked out when the run starts, when git may run (`deno task identifiability`; not in the tests).
+  const git = async (...args: string[]): Promise<string> => {
+    try {
+      const out = await new Deno.Command("git", { args, stderr: "null" }).output();
+      return new TextDecoder().decode(out.stdout).trim();
+    } catch {
+      return "";
+    }
+  };
+  const dirty = (await git("status", "--porcelain", "--untracked-files=no")) !== "";
+  const head = (await git("rev-parse", "HEAD")).slice(0, 12);
+  const commit = head === "" ? "unknown" : `${head}${dirty ? "+dirty" : ""}`;
   const start = performance.now();
   const rows: IdentifiabilityRow[] = [];
   for (const family of config.families) {
@@ -408,12 +420,6 @@ export async function run(
     [header, ...lines].join("\n") + "\n",
   );
   const info = backendInfo();
-  const git = (...args: string[]) =>
-    new Deno.Command("git", { args, stderr: "null" }).output().then((o) =>
-      new TextDecoder().decode(o.stdout).trim()
-    ).catch(() => "");
-  const dirty = (await git("status", "--porcelain", "--untracked-files=no")) !== "";
-  const commit = `${(await git("rev-parse", "HEAD")).slice(0, 12)}${dirty ? "+dirty" : ""}`;
   await writeAtomically(
     new URL(`identifiability${suffix}.json`, dir),
     JSON.stringify(
