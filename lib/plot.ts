@@ -723,7 +723,7 @@ export function renderSvg(options: Plot.PlotOptions, context: RenderContext): st
       parts.push(`<g font-size="11">`);
       color.domain.forEach((d, i) => {
         const label = String(d);
-        const w = 15 + 5 + label.length * 6.2 + 14;
+        const w = Math.round(15 + 5 + label.length * 6.2 + 14);
         if (x + w > width - 8 && x > 8) {
           x = 8;
           y += 20;

@@ -1,0 +1,69 @@
+import assert from "node:assert/strict";
+import { parseHTML } from "linkedom";
+import { heatmapFigure, normalizeSvg, predictedByTruthFigure, renderSvg } from "./plot.ts";
+
+function newDocument(): unknown {
+  return (parseHTML("<html><body></body></html>") as unknown as { document: unknown }).document;
+}
+
+Deno.test("renderSvg() draws title, categorical legend and plot in one escaped SVG document", () => {
+  const rows = [1, 2, 3].flatMap((truth) => [
+    { panel: "v1", group: "uni", model: "EFA & co", truth, predicted: 2 + truth / 10 },
+    { panel: "v1", group: "uni", model: "FM", truth, predicted: 2 },
+  ]);
+  const svg = renderSvg(
+    predictedByTruthFigure(rows, { title: "Ratings <test>", x: "True", y: "Predicted" }),
+    { document: newDocument() },
+  );
+  assert.match(svg, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg" width="640" height="\d+"/);
+  assert.ok(svg.includes("Ratings &lt;test&gt;"), "the title is escaped");
+  // One swatch per model, in the scale's colours.
+  assert.ok(svg.includes(">EFA &amp; co</text>") && svg.includes(">FM</text>"));
+  assert.equal((svg.match(/<rect x="\d+" y="\d+" width="15" height="15"/g) ?? []).length, 2);
+  assert.equal((svg.match(/<svg /g) ?? []).length, 2, "the plot is nested once");
+});
+
+Deno.test("renderSvg() refuses a missing document with a TypeError naming it", () => {
+  assert.throws(
+    () => renderSvg({ marks: [] }, { document: undefined }),
+    (e: unknown) =>
+      e instanceof TypeError &&
+      /context\.document to be a DOM Document, got undefined/.test(e.message),
+  );
+});
+
+Deno.test("heatmapFigure() clips the colour scale and refuses ragged or empty matrices", () => {
+  const options = heatmapFigure([[0.9, 0.1], [0.4, 0.6]], {
+    title: "A",
+    x: "Key",
+    y: "Query",
+    color: "Weight",
+    clip: 0.25,
+  });
+  assert.deepEqual((options.color as { domain: number[]; clamp: boolean }).domain, [0, 0.25]);
+  assert.equal((options.color as { clamp: boolean }).clamp, true);
+  const diverging = heatmapFigure([[-2, 1]], {
+    title: "E",
+    x: "Dimension",
+    y: "Item",
+    color: "Value",
+    diverging: true,
+  });
+  assert.deepEqual((diverging.color as { domain: number[] }).domain, [-2, 2]);
+  for (const bad of [[], [[1, 2], [3]]]) {
+    assert.throws(
+      () => heatmapFigure(bad, { title: "B", x: "x", y: "y", color: "c" }),
+      (e: unknown) => e instanceof RangeError && /expected matrix to be non-empty/.test(e.message),
+    );
+  }
+});
+
+Deno.test("normalizeSvg() renumbers generated ids per kind and rounds long decimals", () => {
+  const svg = '<clipPath id="plot-clip-9"/><clipPath id="plot-clip-4"/>' +
+    '<g clip-path="url(#plot-clip-9)" d="M1.23456,-7.0000001 L2.5,3"/>';
+  assert.equal(
+    normalizeSvg(svg),
+    '<clipPath id="plot-clip-1"/><clipPath id="plot-clip-2"/>' +
+      '<g clip-path="url(#plot-clip-1)" d="M1.235,-7 L2.5,3"/>',
+  );
+});
