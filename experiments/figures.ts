@@ -490,7 +490,7 @@ const identifiability: FigureDefinition = {
     if (text === null) return null;
     const rows = parseCsv(text).map((r) => ({
       block: `${r.block} (${r.family})`,
-      comparison: r.comparison!,
+      comparison: r.comparison!.replaceAll("_", " "),
       sequences: Number(r.n_sequences),
       r2: Number(r.r2),
     }));
@@ -498,8 +498,9 @@ const identifiability: FigureDefinition = {
       kind: "svg",
       options: alignmentFigure(rows, {
         title: "Identifiability: trained EFA parameters against the truth, up to a linear map",
-        subtitle: "R² of the least-squares linear map from one parameter block onto another; " +
-          "points: seeds, lines: their mean",
+        subtitle: "R² of the least-squares affine map from a learned block onto the true one " +
+          "(natural parameters: as they are); points: seeds, lines: their mean; " +
+          "below 0: worse than predicting the mean",
         caption: "experiments/results/identifiability.csv",
       }),
     };

@@ -553,13 +553,14 @@ export function ruleFigure(
     color: { domain: models, range: SERIES.slice(0, models.length), legend: true },
     marks: [
       Plot.frame({ stroke: "#ddd" }),
-      Plot.tickY(ticks, {
-        x: "truth",
+      Plot.ruleY(ticks, {
+        x1: (t: { truth: number }) => t.truth - 0.45,
+        x2: (t: { truth: number }) => t.truth + 0.45,
         y: "truth",
         fx: "panel",
         stroke: "#888",
         strokeWidth: 2,
-      } as Plot.TickYOptions),
+      }),
       Plot.ruleX(data, { x: "at", y1: "low", y2: "high", stroke: "model", fx: "panel" }),
       Plot.dot(data, { x: "at", y: "mean", fill: "model", r: 3.5, fx: "panel" }),
     ],
@@ -604,6 +605,7 @@ export function alignmentFigure(
   options: FigureText,
 ): Plot.PlotOptions {
   const comparisons = [...new Set(rows.map((r) => r.comparison))];
+  const lowest = Math.min(0, ...rows.map((r) => r.r2)); // an R² below 0: worse than the mean
   return {
     ...text(options),
     width: 760,
@@ -611,14 +613,24 @@ export function alignmentFigure(
     marginRight: 20,
     fx: { label: null },
     x: { type: "log", label: "Training sequences", grid: true },
-    y: { label: "R² of the best linear map", domain: [0, 1], grid: true },
+    y: {
+      label: "R² of the best linear map",
+      domain: [Math.floor(lowest * 10) / 10, 1],
+      grid: true,
+    },
     color: { domain: comparisons, range: SERIES.slice(0, comparisons.length), legend: true },
     marks: [
       Plot.frame({ stroke: "#ddd" }),
       Plot.dot(rows, { x: "sequences", y: "r2", stroke: "comparison", fx: "block", r: 2.5 }),
       Plot.line(
         rows,
-        Plot.groupX({ y: "mean" }, { x: "sequences", y: "r2", stroke: "comparison", fx: "block" }),
+        Plot.groupX({ y: "mean" }, {
+          x: "sequences",
+          y: "r2",
+          stroke: "comparison",
+          z: "comparison",
+          fx: "block",
+        }),
       ),
     ],
   };
@@ -636,9 +648,38 @@ interface Element {
   readonly outerHTML: string;
 }
 
+/** A scale as `plot.scale(name)` returns it. */
+interface MaterializedScale {
+  readonly type: string;
+  readonly domain: unknown[];
+  readonly range?: unknown[];
+  readonly label?: string;
+}
+
 interface RenderedPlot extends Element {
-  scale(name: string): { type: string; domain: unknown[]; range?: unknown[] } | undefined;
-  legend(name: string, options: object): Element | undefined;
+  scale(name: string): MaterializedScale | undefined;
+}
+
+/** A continuous colour legend: the label, a ramp of 64 cells 240 px wide, five tick values. */
+function rampLegend(scale: MaterializedScale, label: string, top: number): string {
+  const colour = Plot.scale({ color: scale as Plot.ScaleOptions });
+  const [lo, hi] = scale.domain.map(Number) as [number, number];
+  const cells = Array.from({ length: 64 }, (_, i) => {
+    const v = lo + ((i + 0.5) / 64) * (hi - lo);
+    return `<rect x="${8 + i * 3.75}" y="${top + 16}" width="3.8" height="10" fill="${
+      String(colour.apply(v))
+    }"/>`;
+  });
+  const ticks = Array.from({ length: 5 }, (_, i) => {
+    const v = lo + (i / 4) * (hi - lo);
+    const x = 8 + i * 60;
+    const text = Math.abs(v) >= 100 || v === 0 ? v.toFixed(0) : Number(v.toPrecision(2)).toString();
+    return `<line x1="${x}" x2="${x}" y1="${top + 26}" y2="${top + 30}" stroke="#333"/>` +
+      `<text x="${x}" y="${top + 40}" text-anchor="middle">${escapeXml(text)}</text>`;
+  });
+  return `<g font-size="10"><text x="8" y="${top + 11}" font-size="11" font-weight="bold">${
+    escapeXml(label)
+  }</text>${cells.join("")}${ticks.join("")}</g>`;
 }
 
 function escapeXml(s: string): string {
@@ -665,7 +706,7 @@ function wrap(s: string, width: number, size: number): string[] {
  * Renders Plot options to one standalone SVG document: the title, subtitle,
  * colour legend, plot and caption that Plot would put in an HTML `<figure>`
  * are drawn in a single `<svg>` (categorical legends as swatches, continuous
- * ones as Plot's colour ramp), so the file opens anywhere.
+ * ones as a ramp of cells, which needs no canvas), so the file opens anywhere.
  *
  * @param options Plot options (from a figure builder or your own).
  * @param context The document to render with.
@@ -692,8 +733,11 @@ export function renderSvg(options: Plot.PlotOptions, context: RenderContext): st
     );
   }
   const { title, subtitle, caption, ...rest } = options;
+  // Legends are drawn here in SVG: Plot's continuous ramp needs a canvas, which headless DOMs lack.
+  const colorOptions = options.color as { legend?: boolean; label?: string } | undefined;
   const plot = Plot.plot({
     ...rest,
+    ...(colorOptions === undefined ? {} : { color: { ...colorOptions, legend: false } }),
     figure: false,
     document: context.document as Plot.PlotOptions["document"],
   }) as unknown as RenderedPlot;
@@ -713,9 +757,7 @@ export function renderSvg(options: Plot.PlotOptions, context: RenderContext): st
   };
   if (typeof title === "string") line(title, 15, "bold", "#111");
   if (typeof subtitle === "string") line(subtitle, 12, "normal", "#444");
-  const color = (options.color as { legend?: boolean } | undefined)?.legend === true
-    ? plot.scale("color")
-    : undefined;
+  const color = colorOptions?.legend === true ? plot.scale("color") : undefined;
   if (color !== undefined) {
     y += 8;
     if (color.type === "ordinal" || color.type === "categorical") {
@@ -738,13 +780,8 @@ export function renderSvg(options: Plot.PlotOptions, context: RenderContext): st
       parts.push(`</g>`);
       y += 22;
     } else {
-      const legend = plot.legend("color", { document: context.document });
-      if (legend !== undefined) {
-        legend.setAttribute("x", "8");
-        legend.setAttribute("y", String(y));
-        parts.push(legend.outerHTML);
-        y += Number(legend.getAttribute("height") ?? 50);
-      }
+      parts.push(rampLegend(color, colorOptions?.label ?? color.label ?? "", y));
+      y += 44;
     }
   } else if (parts.length > 0) y += 6;
   plot.setAttribute("y", String(y));

@@ -67,3 +67,20 @@ Deno.test("normalizeSvg() renumbers generated ids per kind and rounds long decim
       '<g clip-path="url(#plot-clip-1)" d="M1.235,-7 L2.5,3"/>',
   );
 });
+
+Deno.test("renderSvg() draws a continuous colour legend as a ramp without a canvas", () => {
+  const svg = renderSvg(
+    heatmapFigure([[0, 0.1], [0.2, 0.3]], {
+      title: "Weights",
+      x: "Key",
+      y: "Query",
+      color: "Weight (clipped)",
+      clip: 0.25,
+    }),
+    { document: newDocument() },
+  );
+  assert.ok(svg.includes(">Weight (clipped)</text>"));
+  assert.equal((svg.match(/width="3.8" height="10"/g) ?? []).length, 64);
+  // The ramp's ends are the clipped domain.
+  assert.ok(svg.includes(">0</text>") && svg.includes(">0.25</text>"));
+});
