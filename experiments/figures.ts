@@ -27,7 +27,7 @@ import {
   ruleFigure,
 } from "../lib/plot.ts";
 import { attentionWeights, disposeModel, loadModel, type Model, param } from "../mod.ts";
-import { loadDataset, type LoadOptions, loadTemperatureReadings } from "../data/load.ts";
+import { loadDataset, type LoadOptions, loadTemperature } from "../data/load.ts";
 import { writeAtomically } from "./_harness.ts";
 import { savedModelUrl } from "./_table.ts";
 import type { RuleSummary } from "./synthetic.ts";
@@ -263,11 +263,9 @@ const temperatureMap: FigureDefinition = {
     const json = await tableJson("temperature");
     const job = json?.jobs["efa_4_layers/seed=1"];
     if (json === null || job?.figureData === undefined) return null;
-    const { cities } = await loadTemperatureReadings(options);
-    const errors = job.figureData as CityError[];
-    const ids = await temperatureCityIds(options);
-    const points = errors.map((e) => {
-      const city = cities.find((c) => c.city === ids[e.city])!;
+    const { cities } = await loadTemperature(0, options); // by city id, as the error rows
+    const points = (job.figureData as CityError[]).map((e) => {
+      const city = cities[e.city]!;
       return { name: city.city, longitude: city.longitude, latitude: city.latitude, value: e.mse };
     });
     const topology = states as unknown as Parameters<typeof feature>[0];
@@ -284,12 +282,6 @@ const temperatureMap: FigureDefinition = {
     };
   },
 };
-
-async function temperatureCityIds(options: LoadOptions): Promise<readonly string[]> {
-  const { loadTemperature } = await import("../data/load.ts");
-  const data = await loadTemperature(0, options);
-  return data.cities.map((c) => c?.city ?? "");
-}
 
 function syntheticRules(direction: "unidirectional" | "bidirectional"): FigureDefinition {
   return {
@@ -332,6 +324,16 @@ function syntheticRules(direction: "unidirectional" | "bidirectional"): FigureDe
 /** The two test baskets of the attention figures: test examples 15-24 and 50-59 (EFA.md 3.2). */
 const ATTENTION_EXAMPLES = [15, 50] as const;
 
+/** The Instacart data with product names, loaded once for all its figures. */
+const instacartData = new Map<string, ReturnType<typeof loadDataset>>();
+function instacartWithNames(options: LoadOptions): ReturnType<typeof loadDataset> {
+  const key = options.dataDir ?? "";
+  if (!instacartData.has(key)) {
+    instacartData.set(key, loadDataset("instacart", { ...options, productNames: true }));
+  }
+  return instacartData.get(key)!;
+}
+
 async function instacartModel(name: string): Promise<Model | null> {
   const text = await readText(savedModelUrl("instacart", name, ""));
   return text === null ? null : loadModel(text);
@@ -348,7 +350,7 @@ function instacartAttention(basket: 0 | 1, layer: 0 | 1): FigureDefinition {
     build: async (options) => {
       const model = await instacartModel("efa_unidirectional");
       if (model === null) return null;
-      const data = await loadDataset("instacart", { ...options, productNames: true });
+      const data = await instacartWithNames(options);
       // The sequence holding test example `first` (examples are numbered sequence by sequence).
       let first: number = ATTENTION_EXAMPLES[basket], s = 0;
       while (first >= data.test.items[s]!.length) first -= data.test.items[s++]!.length;
@@ -431,7 +433,7 @@ function instacartEmbedding(part: "query" | "key" | "value", head: 0 | 1): Figur
 const instacartSimilarItems: FigureDefinition = {
   name: "instacart_similar_items",
   build: async (options) => {
-    const data = await loadDataset("instacart", { ...options, productNames: true });
+    const data = await instacartWithNames(options);
     const sections: string[] = [];
     for (
       const name of [
