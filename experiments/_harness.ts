@@ -52,7 +52,11 @@ export interface JobResult {
 
 /** Options of a table run. */
 export interface RunOptions {
-  /** Rerun even if results exist for the same configuration. */
+  /**
+   * Rerun even if results exist for the same configuration. A checkpoint of
+   * the same configuration and code is still resumed (delete
+   * `results/.partial/<table>.json` to start from zero).
+   */
   readonly force?: boolean;
   /** The data root (`--data-dir`). */
   readonly dataDir?: string;
@@ -113,8 +117,18 @@ function sha(text: string): string {
   return createHash("sha256").update(text).digest("hex").slice(0, 16);
 }
 
-/** The checked-out commit, with `+dirty` when tracked files differ from it. */
-async function gitCommit(): Promise<string> {
+/**
+ * The checked-out commit (12 hex digits), with `+dirty` when tracked files
+ * differ from it; `"unknown"` when git cannot run.
+ *
+ * @returns The commit.
+ *
+ * @example
+ * ```ts ignore
+ * const commit = await gitCommit(); // "9d69fef1a2b3" or "9d69fef1a2b3+dirty"
+ * ```
+ */
+export async function gitCommit(): Promise<string> {
   const git = async (...args: string[]) => {
     const out = await new Deno.Command("git", { args, stderr: "null" }).output();
     return out.success ? new TextDecoder().decode(out.stdout).trim() : undefined;
@@ -237,8 +251,7 @@ export async function runTable(
       results: Record<string, JobResult>;
     }
   >(partial);
-  const resuming = saved?.configHash === configHash && saved.codeVersion === code &&
-    !options.force;
+  const resuming = saved?.configHash === configHash && saved.codeVersion === code;
   const results: Record<string, JobResult> = resuming ? { ...saved.results } : {};
   // The commits whose code ran the jobs, taken when each run starts (not when it ends).
   const gitCommits = [...new Set([...(resuming ? saved.gitCommits ?? [] : []), await gitCommit()])];

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { type Job, type JobResult, runTable } from "./_harness.ts";
+import { savedModelUrl } from "./_table.ts";
 
 const jobs: Job[] = [1, 2].map((seed) => ({
   key: `fm/seed=${seed}`,
@@ -120,4 +121,72 @@ Deno.test("runTable resumes an interrupted table after its last finished model",
     assert.deepEqual(csv.trim().split("\n").length, 3);
     await assert.rejects(() => Deno.stat(partial), Deno.errors.NotFound);
   });
+});
+
+Deno.test("a forced rerun interrupted mid-way resumes when forced again, but not after a code change", async () => {
+  await inTempDir(async (dir) => {
+    const options = { resultsDir: dir, quiet: true, force: true };
+    const ok = (job: Job) => Promise.resolve(result(job.seed));
+    await runTable("synthetic", "quick", {}, jobs, ok, rows, options);
+    await assert.rejects(
+      () =>
+        runTable(
+          "synthetic",
+          "quick",
+          {},
+          jobs,
+          (job) => {
+            if (job.seed === 2) throw new Error("interrupted");
+            return ok(job);
+          },
+          rows,
+          options,
+        ),
+      /interrupted/,
+    );
+    const ran: string[] = [];
+    const record = (job: Job) => {
+      ran.push(job.key);
+      return ok(job);
+    };
+    await runTable("synthetic", "quick", {}, jobs, record, rows, options);
+    assert.deepEqual(ran, ["fm/seed=2"]);
+
+    // A checkpoint written by other code starts over.
+    await assert.rejects(
+      () =>
+        runTable(
+          "synthetic",
+          "quick",
+          {},
+          jobs,
+          (job) => {
+            if (job.seed === 2) throw new Error("interrupted");
+            return ok(job);
+          },
+          rows,
+          options,
+        ),
+      /interrupted/,
+    );
+    const partial = new URL(".partial/synthetic.quick.json", dir);
+    const saved = JSON.parse(await Deno.readTextFile(partial));
+    await Deno.writeTextFile(partial, JSON.stringify({ ...saved, codeVersion: "other" }));
+    ran.length = 0;
+    await runTable("synthetic", "quick", {}, jobs, record, rows, options);
+    assert.deepEqual(ran, ["fm/seed=1", "fm/seed=2"]);
+  });
+});
+
+Deno.test("savedModelUrl puts models under the results directory it is given", () => {
+  const dir = new URL("file:///tmp/results/");
+  assert.deepEqual(
+    savedModelUrl("temperature", "efa_4_layers", "lag=1", dir).href,
+    "file:///tmp/results/models/temperature/efa_4_layers_lag-1.json",
+  );
+  assert.ok(
+    savedModelUrl("instacart", "efa", "").href.endsWith(
+      "/experiments/results/models/instacart/efa.json",
+    ),
+  );
 });

@@ -82,10 +82,19 @@ export interface TableDefinition {
  */
 export const MAX_SAVED_PARAMETERS = 100_000;
 
-/** Where a table's saved model lives. */
-export function savedModelUrl(table: string, model: string, variant: string): URL {
+/**
+ * Where a table's saved model lives: `<resultsDir>/models/<table>/<model>[_<variant>].json`.
+ *
+ * @param resultsDir The results directory (default `experiments/results/`).
+ */
+export function savedModelUrl(
+  table: string,
+  model: string,
+  variant: string,
+  resultsDir: URL = new URL("./results/", import.meta.url),
+): URL {
   const suffix = variant === "" ? "" : `_${variant.replaceAll(/[^a-z0-9]+/gi, "-")}`;
-  return new URL(`./results/models/${table}/${model}${suffix}.json`, import.meta.url);
+  return new URL(`models/${table}/${model}${suffix}.json`, resultsDir);
 }
 
 function subset(data: Sequences, count: number): Sequences {
@@ -148,7 +157,7 @@ export async function runDefinedTable(
     const save = mode === "full" && job.seed === config.seeds[0] &&
       countParameters(model.params) <= MAX_SAVED_PARAMETERS;
     if (save) {
-      const url = savedModelUrl(table.name, spec.name, job.variant);
+      const url = savedModelUrl(table.name, spec.name, job.variant, options.resultsDir);
       await Deno.mkdir(new URL(".", url), { recursive: true });
       await writeAtomically(url, saveModel(model) + "\n");
     }

@@ -1,8 +1,10 @@
 // deno-lint-ignore-file no-console -- a command-line benchmark
 /**
  * `deno task bench`: training throughput of the reference path (one padded
- * row per masked position, as the notebooks build batches) and the fast path,
- * side by side in one run on the same real data, with peak memory; the time of
+ * row per masked position, as the notebooks build batches), the fast path with
+ * steps of one length (`planFastBatches`) and `train()` itself (steps drawn
+ * across lengths, `planFastSteps`), side by side in one run on the same real
+ * data, with peak memory; the time of
  * one full fast epoch of the Instacart bidirectional EFA; and forward plus
  * backward time and memory for one sequence of length 100, 500 and 1,000.
  *
@@ -111,6 +113,43 @@ async function measure(
   };
 }
 
+/** The first `n` sequences. */
+function prefix(data: Sequences, n: number): Sequences {
+  return {
+    items: data.items.slice(0, n),
+    ...(data.values === undefined ? {} : { values: data.values.slice(0, n) }),
+    ...(data.lags === undefined ? {} : { lags: data.lags.slice(0, n) }),
+    ...(data.targets === undefined ? {} : { targets: data.targets.slice(0, n) }),
+  };
+}
+
+/**
+ * Predictions per second of `train()` (the training plan, `planFastSteps`):
+ * one epoch on the first sequences, as many as take about `seconds` (sized
+ * from shorter probe epochs, which also warm the kernels up).
+ */
+async function measureTrain(
+  config: EfaConfigInput,
+  data: Sequences,
+  seconds: number,
+): Promise<number> {
+  let n = Math.max(8, data.items.length >> 7);
+  for (;;) {
+    const model = createEfa(efaConfig(config), { seed: 1 });
+    const part = prefix(data, n);
+    const { history } = await train(model, part, {
+      epochs: 1,
+      batchSize: BATCH,
+      learningRate: 1e-4,
+      seed: 1,
+    });
+    disposeModel(model);
+    const taken = history[0]!.seconds;
+    if (taken >= seconds / 2 || n >= data.items.length) return listExamples(part).length / taken;
+    n = Math.min(data.items.length, Math.ceil((n * seconds) / Math.max(taken, 0.05)));
+  }
+}
+
 const INSTACART = INSTACART_EFA;
 const MOVIELENS_EXP2 = movielensExp2Efa("v1");
 
@@ -133,57 +172,51 @@ console.log(
   }: ${info.backend} backend, tfjs ${info.tfjsVersion}, batch ${BATCH}, ~${seconds} s per measurement`,
 );
 console.log(
-  "config                reference pred/s  fast pred/s   speedup  peak tensor MB (ref / fast)",
+  "config                reference pred/s  fast pred/s   speedup  train() pred/s  speedup  peak tensor MB (ref / fast)",
 );
 const speedups: Record<string, number> = {};
+const trainRates: Record<string, number> = {};
 for (const [name, config, data] of cases) {
   const model = createEfa(efaConfig(config), { seed: 1 });
   const reference = await measure(model, data, "reference", seconds, 2);
   const fast = await measure(model, data, "fast", seconds, 5);
+  const trained = await measureTrain(config, data, seconds);
+  trainRates[name] = trained;
   speedups[name] = fast.predictionsPerSecond / reference.predictionsPerSecond;
   console.log(
     `${name.padEnd(21)} ${reference.predictionsPerSecond.toFixed(0).padStart(16)} ${
       fast.predictionsPerSecond.toFixed(0).padStart(12)
-    } ${speedups[name]!.toFixed(2).padStart(8)}  ${reference.peakTensorMB.toFixed(1)} / ${
-      fast.peakTensorMB.toFixed(1)
-    }`,
+    } ${speedups[name]!.toFixed(2).padStart(8)} ${trained.toFixed(0).padStart(15)} ${
+      (trained / reference.predictionsPerSecond).toFixed(2).padStart(8)
+    }  ${reference.peakTensorMB.toFixed(1)} / ${fast.peakTensorMB.toFixed(1)}`,
   );
   disposeModel(model);
 }
 
-// One full epoch of the Instacart bidirectional EFA on the fast path (estimated in --quick mode).
+// One full epoch of the Instacart bidirectional EFA with train() (estimated from the rate above in --quick mode).
 {
-  const model = createEfa(efaConfig({ ...INSTACART, direction: "bidirectional" }), { seed: 1 });
   const predictions = listExamples(instacart.fit).length;
   if (quick) {
-    const m = await measure(model, instacart.fit, "fast", 5, 5);
     console.log(
-      `epoch instacart_bidir fast: ~${
-        (predictions / m.predictionsPerSecond).toFixed(1)
+      `epoch instacart_bidir train(): ~${
+        (predictions / trainRates["instacart_bidir"]!).toFixed(1)
       } s estimated for ${predictions} predictions`,
     );
   } else {
-    const variables = Object.values(model.params);
-    const optimizer = tf.train.adam(1e-4, 0.9, 0.999, 1e-7);
-    const start = performance.now();
-    for (
-      const batch of planFastBatches(model, instacart.fit, {
-        batchSize: BATCH,
-        rng: new SeedStream(2),
-      })
-    ) {
-      optimizer.minimize(() => fastBatchLoss(model, instacart.fit, batch), false, variables);
-    }
-    tf.tidy(() => tf.add(variables[0]!, 0).dataSync());
-    const secondsTaken = (performance.now() - start) / 1000;
-    optimizer.dispose();
+    const model = createEfa(efaConfig({ ...INSTACART, direction: "bidirectional" }), { seed: 1 });
+    const { history } = await train(model, instacart.fit, {
+      epochs: 1,
+      batchSize: BATCH,
+      learningRate: 1e-4,
+      seed: 2,
+    });
+    disposeModel(model);
     console.log(
-      `epoch instacart_bidir fast: ${
-        secondsTaken.toFixed(1)
+      `epoch instacart_bidir train(): ${
+        history[0]!.seconds.toFixed(1)
       } s measured for ${predictions} predictions`,
     );
   }
-  disposeModel(model);
 }
 
 // Scaling: forward + backward for one sequence of length n.

@@ -55,7 +55,7 @@ import {
   type Sequences,
   train,
 } from "../mod.ts";
-import { writeAtomically } from "./_harness.ts";
+import { gitCommit, writeAtomically } from "./_harness.ts";
 
 /** The experiment's settings. */
 export interface IdentifiabilityConfig {
@@ -300,18 +300,7 @@ export async function run(
   const log = (s: string): void => {
     if (!options.quiet) console.error(s);
   };
-  // The commit checked out when the run starts, when git may run (`deno task identifiability`; not in the tests).
-  const git = async (...args: string[]): Promise<string> => {
-    try {
-      const out = await new Deno.Command("git", { args, stderr: "null" }).output();
-      return new TextDecoder().decode(out.stdout).trim();
-    } catch {
-      return "";
-    }
-  };
-  const dirty = (await git("status", "--porcelain", "--untracked-files=no")) !== "";
-  const head = (await git("rev-parse", "HEAD")).slice(0, 12);
-  const commit = head === "" ? "unknown" : `${head}${dirty ? "+dirty" : ""}`;
+  const commit = await gitCommit(); // checked out when the run starts
   const start = performance.now();
   const rows: IdentifiabilityRow[] = [];
   for (const family of config.families) {

@@ -10,7 +10,8 @@
  * A table whose results exist for the same configuration is skipped unless
  * `--force` (with a note when the code that computed them differs from the
  * current code); a table interrupted mid-way resumes from its last finished
- * model, when neither configuration nor code changed.
+ * model when neither configuration nor code changed, with or without
+ * `--force` (delete `experiments/results/.partial/<table>.json` to start from zero).
  */
 import { parseArgs } from "node:util";
 import { parseTable } from "../data/csv.ts";

@@ -70,7 +70,7 @@ export const MAX_COPIES_LENGTH = 48;
 export interface PlanOptions {
   /** Predictions per batch (the last batch of a length may be smaller). */
   readonly batchSize: number;
-  /** Shuffles examples within each length and the order of batches (training); none for evaluation. */
+  /** Shuffles examples within each length and the order of batches; evaluation passes none (training uses {@link planFastSteps}). */
   readonly rng?: SeedStream;
 }
 
