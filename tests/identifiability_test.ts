@@ -10,11 +10,19 @@ import { csvParse } from "d3-dsv";
 import { run } from "../experiments/identifiability.ts";
 
 const RESULTS = new URL("../experiments/results/", import.meta.url);
-/** Blocks identified up to a linear map (the representation `context` is reported, not asserted). */
+/** The blocks the theory identifies (up to an affine map, or as they are for natural parameters). */
 const IDENTIFIED: Record<string, readonly string[]> = {
-  categorical: ["unembedding", "natural_parameters"],
+  categorical: ["unembedding", "natural_parameters", "context"],
   gaussian: ["natural_parameters"],
 };
+/**
+ * How far the trained R² must lie above the best untrained student's. An
+ * untrained student's representations are random features of the same
+ * tokens, so a linear map already recovers part of the known model's
+ * (R² 0.29 and 0.52 in the committed quick run): for `context` the margin is
+ * smaller.
+ */
+const MARGIN: Record<string, number> = { unembedding: 0.5, natural_parameters: 0.5, context: 0.3 };
 
 Deno.test("identifiability (quick): trained EFAs recover the known parameters up to a linear map", async () => {
   const dir = await Deno.makeTempDir();
@@ -34,7 +42,7 @@ Deno.test("identifiability (quick): trained EFAs recover the known parameters up
         const bestUntrained = Math.max(...untrained.map((r) => r.r2));
         const worstTrained = Math.min(...trained.map((r) => r.r2));
         assert.ok(
-          worstTrained - bestUntrained > 0.5,
+          worstTrained - bestUntrained > MARGIN[block]!,
           `${family} ${block}: trained R² ${worstTrained} not clearly above untrained ${bestUntrained}`,
         );
       }
