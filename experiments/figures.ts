@@ -147,9 +147,12 @@ function overSeeds(
 
 function provenance(json: TableJson): string {
   const seeds = json.config.seeds.length;
-  return `${seeds} seed${seeds === 1 ? "" : "s"}; ${json.environment.backend} backend; commit ${
-    json.environment.gitCommit.split(" ")[0]!.slice(0, 12)
-  }`;
+  const commits = json.environment.gitCommit.split(" ").map((c) =>
+    c.slice(0, 7) + (c.endsWith("+dirty") ? "+dirty" : "")
+  );
+  return `${seeds} seed${seeds === 1 ? "" : "s"}; ${json.environment.backend} backend; commit${
+    commits.length === 1 ? "" : "s"
+  } ${commits.join(", ")}`;
 }
 
 function learningCurves(table: string): FigureDefinition {
