@@ -9,6 +9,7 @@
  */
 import { createHash } from "node:crypto";
 import { backendInfo, type EpochInfo } from "../mod.ts";
+import { tryClaim, withLock } from "./_claims.ts";
 import { paperNumber, type TableName, withinTolerance } from "./paper.ts";
 
 /** Full (the paper's setting, as practical) or quick (CI). */
@@ -94,6 +95,7 @@ const NOT_RESULT_CODE = new Set([
   "make_temperature_slices.ts",
   "figures.ts",
   "plot.ts",
+  "_claims.ts",
 ]);
 
 /** A hash of the code that produces results: lib/, data/ and experiments/ sources (tests and tooling excluded). */
@@ -198,6 +200,11 @@ export interface TableRun {
   readonly results: Record<string, JobResult>;
   /** Whether the results were read from an existing run (same configuration and code). */
   readonly skipped: boolean;
+  /**
+   * Whether every model has a result and the files are written; `false` when
+   * another process still trains some of them (it writes the files).
+   */
+  readonly finished: boolean;
   /** The CSV and JSON written (or found). */
   readonly csv: URL;
 }
@@ -241,77 +248,146 @@ export async function runTable(
         `${table}${suffix}: results exist for this configuration ${codeNote}; skipped (--force reruns)`,
       );
     }
-    return { results: existing.jobs, skipped: true, csv };
+    return { results: existing.jobs, skipped: true, finished: true, csv };
   }
-  const saved = await readJson<
-    {
-      configHash: string;
-      codeVersion: string;
-      gitCommits?: string[];
-      results: Record<string, JobResult>;
+  type Checkpoint = {
+    configHash: string;
+    codeVersion: string;
+    gitCommits?: string[];
+    results: Record<string, JobResult>;
+  };
+  const results: Record<string, JobResult> = {};
+  const gitCommits = new Set<string>();
+  // Other processes may run this table's other models (see _claims.ts): take
+  // their finished results from the checkpoint before each job and at the end.
+  // A process that finishes the table's last model writes the results and
+  // removes the checkpoint: results written since this run began count too.
+  const startedAt = Date.now();
+  const mergeCheckpoint = async (): Promise<void> => {
+    const saved = await readJson<Checkpoint>(partial);
+    if (saved?.configHash === configHash && saved.codeVersion === code) {
+      for (const [key, r] of Object.entries(saved.results)) results[key] ??= r;
+      for (const c of saved.gitCommits ?? []) gitCommits.add(c);
+      return;
     }
-  >(partial);
-  const resuming = saved?.configHash === configHash && saved.codeVersion === code;
-  const results: Record<string, JobResult> = resuming ? { ...saved.results } : {};
+    const written = await readJson<
+      { configHash: string; codeVersion: string; jobs: Record<string, JobResult> }
+    >(json);
+    const writtenAt = (await Deno.stat(json).catch(() => null))?.mtime?.getTime() ?? 0;
+    if (
+      written?.configHash === configHash && written.codeVersion === code && writtenAt >= startedAt
+    ) {
+      for (const [key, r] of Object.entries(written.jobs)) results[key] ??= r;
+    }
+  };
+  await mergeCheckpoint();
   // The commits whose code ran the jobs, taken when each run starts (not when it ends).
-  const gitCommits = [...new Set([...(resuming ? saved.gitCommits ?? [] : []), await gitCommit()])];
+  gitCommits.add(await gitCommit());
+  const claims = new URL(`.partial/${table}${suffix}.claims/`, dir);
+  const lock = new URL(`.partial/${table}${suffix}.lock`, dir);
+  await Deno.mkdir(claims, { recursive: true });
   const start = performance.now();
   for (const [i, job] of jobs.entries()) {
+    await withLock(lock, mergeCheckpoint);
     if (results[job.key] !== undefined) {
+      if (!options.quiet) console.error(`${table}${suffix}: ${job.key} already finished`);
+      continue;
+    }
+    const claim = await tryClaim(new URL(claimFileName(job.key), claims));
+    if (claim === null) {
       if (!options.quiet) {
-        console.error(`${table}${suffix}: ${job.key} already finished, resuming after it`);
+        console.error(`${table}${suffix}: ${job.key} is being trained by another process`);
       }
       continue;
     }
     const label = `${table}${suffix} [${i + 1}/${jobs.length}] ${job.key}`;
-    results[job.key] = await runJob(job, progress(label, job.maxEpochs, options.quiet ?? false));
-    if (!options.quiet) {
-      if (Deno.stderr.isTerminal()) console.error("");
-      const r = results[job.key]!;
-      console.error(
-        `${label}: ${
-          Object.entries(r.metrics).slice(0, 1).map(([k, v]) => `${k} ${v.toFixed(4)}`)
-        } ` +
-          `(${r.epochs} epochs, ${r.seconds.toFixed(0)} s)`,
-      );
+    const show = progress(label, job.maxEpochs, options.quiet ?? false);
+    // The claim is given up only once the result is in the checkpoint (or the job failed).
+    try {
+      results[job.key] = await runJob(job, (info) => {
+        show(info);
+        claim.refresh().catch(() => {});
+      });
+      if (!options.quiet) {
+        if (Deno.stderr.isTerminal()) console.error("");
+        const r = results[job.key]!;
+        console.error(
+          `${label}: ${
+            Object.entries(r.metrics).slice(0, 1).map(([k, v]) => `${k} ${v.toFixed(4)}`)
+          } ` +
+            `(${r.epochs} epochs, ${r.seconds.toFixed(0)} s)`,
+        );
+      }
+      await withLock(lock, async () => {
+        await mergeCheckpoint();
+        await writeAtomically(
+          partial,
+          JSON.stringify({ configHash, codeVersion: code, gitCommits: [...gitCommits], results }),
+        );
+      });
+    } finally {
+      await claim.release();
     }
+  }
+  const finished = await withLock(lock, async () => {
+    await mergeCheckpoint();
+    const missing = jobs.filter((job) => results[job.key] === undefined);
+    if (missing.length === 0 && (await readJson<Checkpoint>(partial)) === undefined) {
+      return true; // another process wrote the results
+    }
+    if (missing.length > 0) {
+      if (!options.quiet) {
+        console.error(
+          `${table}${suffix}: ${missing.length} model(s) still training in another process, ` +
+            `which writes the results when it ends: ${missing.map((j) => j.key).join(", ")}`,
+        );
+      }
+      return false;
+    }
+    await writeResults(results);
+    await Deno.remove(partial).catch(() => {});
+    return true;
+  });
+  if (finished) await Deno.remove(claims, { recursive: true }).catch(() => {});
+  return { results, skipped: false, finished, csv };
+
+  async function writeResults(results: Record<string, JobResult>): Promise<void> {
+    const info = backendInfo();
+    const all = rows(results).map((row) => attachPaper(table, row));
+    await writeAtomically(csv, toCsv(all));
     await writeAtomically(
-      partial,
-      JSON.stringify({ configHash, codeVersion: code, gitCommits, results }),
+      json,
+      JSON.stringify(
+        {
+          table,
+          mode,
+          configHash,
+          codeVersion: code,
+          config,
+          environment: {
+            deno: Deno.version.deno,
+            v8: Deno.version.v8,
+            typescript: Deno.version.typescript,
+            tfjs: info.tfjsVersion,
+            backend: info.backend,
+            os: `${Deno.build.os}-${Deno.build.arch}`,
+            gitCommit: [...gitCommits].join(" "),
+          },
+          seeds: [...new Set(jobs.map((j) => j.seed))],
+          wallSecondsThisRun: Math.round((performance.now() - start) / 1000),
+          trainingSeconds: Math.round(Object.values(results).reduce((n, r) => n + r.seconds, 0)),
+          jobs: Object.fromEntries(jobs.map((j) => [j.key, results[j.key]!])),
+        },
+        null,
+        1,
+      ) + "\n",
     );
   }
-  const info = backendInfo();
-  const all = rows(results).map((row) => attachPaper(table, row));
-  await writeAtomically(csv, toCsv(all));
-  await writeAtomically(
-    json,
-    JSON.stringify(
-      {
-        table,
-        mode,
-        configHash,
-        codeVersion: code,
-        config,
-        environment: {
-          deno: Deno.version.deno,
-          v8: Deno.version.v8,
-          typescript: Deno.version.typescript,
-          tfjs: info.tfjsVersion,
-          backend: info.backend,
-          os: `${Deno.build.os}-${Deno.build.arch}`,
-          gitCommit: gitCommits.join(" "),
-        },
-        seeds: [...new Set(jobs.map((j) => j.seed))],
-        wallSecondsThisRun: Math.round((performance.now() - start) / 1000),
-        trainingSeconds: Math.round(Object.values(results).reduce((n, r) => n + r.seconds, 0)),
-        jobs: results,
-      },
-      null,
-      1,
-    ) + "\n",
-  );
-  await Deno.remove(partial).catch(() => {});
-  return { results, skipped: false, csv };
+}
+
+/** The claim file of a job: its key with every run of other characters than `[a-z0-9=.-]` as `_`. */
+export function claimFileName(key: string): string {
+  return key.replaceAll(/[^a-z0-9=.-]+/gi, "_");
 }
 
 function attachPaper(table: TableName, row: ResultRow): ResultRow {

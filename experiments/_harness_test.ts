@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
-import { type Job, type JobResult, runTable } from "./_harness.ts";
-import { savedModelUrl } from "./_table.ts";
+import { claimFileName, type Job, type JobResult, runTable } from "./_harness.ts";
+import {
+  runDefinedTable,
+  savedModelUrl,
+  type TableConfig,
+  type TableDefinition,
+  type TableModel,
+  trainingOf,
+} from "./_table.ts";
+import type { PaperModel } from "./paper_models.ts";
 
 const jobs: Job[] = [1, 2].map((seed) => ({
   key: `fm/seed=${seed}`,
@@ -188,5 +196,154 @@ Deno.test("savedModelUrl puts models under the results directory it is given", (
     savedModelUrl("instacart", "efa", "").href.endsWith(
       "/experiments/results/models/instacart/efa.json",
     ),
+  );
+});
+
+Deno.test("two runs of one table share its models: each model trains once, the results are written once", async () => {
+  await inTempDir(async (dir) => {
+    const four: Job[] = [1, 2, 3, 4].map((seed) => ({ ...jobs[0]!, key: `fm/seed=${seed}`, seed }));
+    const ranBy: Record<string, string[]> = { a: [], b: [] };
+    const runner = (name: "a" | "b") => async (job: Job) => {
+      ranBy[name]!.push(job.key);
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      return result(job.seed);
+    };
+    const options = { resultsDir: dir, quiet: true };
+    const [a, b] = await Promise.all([
+      runTable("synthetic", "quick", {}, four, runner("a"), rows, options),
+      runTable("synthetic", "quick", {}, four, runner("b"), rows, options),
+    ]);
+    const all = [...ranBy.a!, ...ranBy.b!].sort();
+    assert.deepEqual(all, four.map((j) => j.key), "each model trained exactly once");
+    assert.ok(ranBy.a!.length > 0 && ranBy.b!.length > 0, JSON.stringify(ranBy));
+    assert.ok(a.finished || b.finished);
+    const csv = await Deno.readTextFile(new URL("synthetic.quick.csv", dir));
+    assert.deepEqual(csv.trim().split("\n").length, 5, csv);
+    const record = JSON.parse(await Deno.readTextFile(new URL("synthetic.quick.json", dir)));
+    assert.deepEqual(Object.keys(record.jobs), four.map((j) => j.key));
+    const left = [...Deno.readDirSync(new URL(".partial/", dir))].map((e) => e.name);
+    assert.deepEqual(left, [], "no checkpoint, claim or lock is left");
+  });
+});
+
+Deno.test("a claim left by a process that is gone is taken over", async () => {
+  await inTempDir(async (dir) => {
+    const claims = new URL(".partial/synthetic.quick.claims/", dir);
+    await Deno.mkdir(claims, { recursive: true });
+    // A pid above Linux's pid_max (2^22) cannot belong to a running process.
+    const dead = { pid: 2 ** 22 + 7, host: (await import("node:os")).hostname(), since: "" };
+    await Deno.writeTextFile(
+      new URL(claimFileName("fm/seed=1"), claims),
+      JSON.stringify(dead),
+    );
+    const ran: string[] = [];
+    const run = await runTable(
+      "synthetic",
+      "quick",
+      {},
+      jobs,
+      (job) => {
+        ran.push(job.key);
+        return Promise.resolve(result(job.seed));
+      },
+      rows,
+      { resultsDir: dir, quiet: true },
+    );
+    if (Deno.build.os === "linux") {
+      assert.deepEqual(ran, ["fm/seed=1", "fm/seed=2"]);
+      assert.equal(run.finished, true);
+    } else {
+      // Elsewhere a fresh claim counts as live for 30 minutes.
+      assert.deepEqual(ran, ["fm/seed=2"]);
+      assert.equal(run.finished, false);
+    }
+  });
+});
+
+Deno.test("a model that fails releases its claim, so a rerun trains it", async () => {
+  await inTempDir(async (dir) => {
+    const options = { resultsDir: dir, quiet: true };
+    await assert.rejects(
+      runTable(
+        "synthetic",
+        "quick",
+        {},
+        jobs,
+        () => Promise.reject(new Error("boom")),
+        rows,
+        options,
+      ),
+      /boom/,
+    );
+    const claims = [...Deno.readDirSync(new URL(".partial/synthetic.quick.claims/", dir))];
+    assert.deepEqual(claims, []);
+    const run = await runTable(
+      "synthetic",
+      "quick",
+      {},
+      jobs,
+      (job) => Promise.resolve(result(job.seed)),
+      rows,
+      options,
+    );
+    assert.equal(run.finished, true);
+  });
+});
+
+const fakeSpec = (name: string): PaperModel => ({
+  model: "fm",
+  name,
+  create: () => {
+    throw new Error("not built in this test");
+  },
+  training: { learningRate: 1e-4, batchSize: 256, epochs: 1000, patience: 10 },
+});
+const baseConfig: TableConfig = {
+  seeds: [1],
+  epochs: null,
+  patience: null,
+  learningRate: null,
+  subset: null,
+  models: null,
+};
+
+Deno.test("trainingOf: a model's override beats the table-wide settings, which beat the paper's", () => {
+  const spec = fakeSpec("fm_k5");
+  assert.deepEqual(trainingOf(baseConfig, spec), spec.training);
+  const tableWide = { ...baseConfig, epochs: 50, learningRate: 1e-3 };
+  assert.deepEqual(trainingOf(tableWide, spec), {
+    learningRate: 1e-3,
+    batchSize: 256,
+    epochs: 50,
+    patience: 10,
+  });
+  const overridden = { ...tableWide, overrides: { fm_k5: { batchSize: 128, epochs: 200 } } };
+  assert.deepEqual(trainingOf(overridden, spec), {
+    learningRate: 1e-3,
+    batchSize: 128,
+    epochs: 200,
+    patience: 10,
+  });
+  assert.deepEqual(trainingOf(overridden, fakeSpec("fm_k1")).batchSize, 256);
+});
+
+Deno.test("runDefinedTable rejects a configuration that names a model the table does not have", async () => {
+  const table: TableDefinition = {
+    name: "temperature",
+    dataset: "test",
+    metric: "test_mse",
+    models: () =>
+      Promise.resolve([{
+        spec: fakeSpec("fm_k5"),
+        variant: "",
+        direction: "",
+        data: {} as TableModel["data"],
+      }]),
+  };
+  const config = { ...baseConfig, overrides: { fm_k6: { epochs: 1 } } };
+  await assert.rejects(
+    runDefinedTable(table, "quick", config, { quiet: true }),
+    (e: unknown) =>
+      e instanceof RangeError && /model "fm_k6".*expected one of fm_k5/.test(e.message),
   );
 });

@@ -26,7 +26,7 @@ import {
   writeAtomically,
 } from "./_harness.ts";
 import type { TableName } from "./paper.ts";
-import type { PaperModel } from "./paper_models.ts";
+import type { PaperModel, PaperTraining } from "./paper_models.ts";
 
 /** How a table trains its models (the paper's settings unless overridden, see the README). */
 export interface TableConfig {
@@ -44,6 +44,23 @@ export interface TableConfig {
     | null;
   /** Which of the table's models to run (by name), or `null` for all. */
   readonly models: readonly string[] | null;
+  /**
+   * Training settings of single models by name, applied over the paper's
+   * and over the table-wide `epochs`, `patience` and `learningRate` (the
+   * README says which tables use them and why).
+   */
+  readonly overrides?: Readonly<Record<string, Partial<PaperTraining>>>;
+}
+
+/** The training settings of one model under a configuration. */
+export function trainingOf(config: TableConfig, spec: PaperModel): PaperTraining {
+  return {
+    learningRate: config.learningRate ?? spec.training.learningRate,
+    batchSize: spec.training.batchSize,
+    epochs: config.epochs ?? spec.training.epochs,
+    patience: config.patience ?? spec.training.patience,
+    ...config.overrides?.[spec.name],
+  };
 }
 
 /** A model of the table together with its job fields. */
@@ -115,6 +132,15 @@ export async function runDefinedTable(
   options: RunOptions = {},
 ): Promise<TableRun> {
   const all = await table.models(options);
+  const names = new Set(all.map((m) => m.spec.name));
+  for (const name of [...Object.keys(config.overrides ?? {}), ...config.models ?? []]) {
+    if (!names.has(name)) {
+      throw new RangeError(
+        `${table.name}: the configuration names model "${name}", which the table does not have ` +
+          `(expected one of ${[...names].join(", ")})`,
+      );
+    }
+  }
   const models = all.filter((m) => config.models === null || config.models.includes(m.spec.name));
   const jobs: (Job & { readonly tableModel: TableModel })[] = models.flatMap((m) =>
     config.seeds.map((seed) => ({
@@ -123,7 +149,7 @@ export async function runDefinedTable(
       direction: m.direction,
       variant: m.variant,
       seed,
-      maxEpochs: config.epochs ?? m.spec.training.epochs,
+      maxEpochs: trainingOf(config, m.spec).epochs,
       tableModel: m,
     }))
   );
@@ -139,11 +165,12 @@ export async function runDefinedTable(
     const test = config.subset === null ? data.test : subset(data.test, config.subset.test);
     const model = spec.create(job.seed);
     const start = performance.now();
+    const training = trainingOf(config, spec);
     const result = await train(model, fit, {
-      epochs: config.epochs ?? spec.training.epochs,
-      batchSize: spec.training.batchSize,
-      learningRate: config.learningRate ?? spec.training.learningRate,
-      patience: config.patience ?? spec.training.patience,
+      epochs: training.epochs,
+      batchSize: training.batchSize,
+      learningRate: training.learningRate,
+      patience: training.patience,
       seed: job.seed,
       validation,
       onEpoch,
@@ -226,6 +253,7 @@ export async function tableMain(
     force: values.force,
     ...(values["data-dir"] === undefined ? {} : { dataDir: values["data-dir"] }),
   });
+  const state = !run.finished ? "left to another process" : run.skipped ? "unchanged" : "written";
   // deno-lint-ignore no-console -- the script's result
-  console.log(`${table.name}: ${run.skipped ? "unchanged" : "written"} ${run.csv.pathname}`);
+  console.log(`${table.name}: ${state} ${run.csv.pathname}`);
 }

@@ -12,6 +12,11 @@
  * current code); a table interrupted mid-way resumes from its last finished
  * model when neither configuration nor code changed, with or without
  * `--force` (delete `experiments/results/.partial/<table>.json` to start from zero).
+ *
+ * Two cores, two processes: the same command started in a second terminal
+ * trains the models the first has not claimed (claims in
+ * `experiments/results/.partial/<table>.claims/`); whichever process finishes
+ * a table's last model writes its results.
  */
 import { parseArgs } from "node:util";
 import { parseTable } from "../data/csv.ts";
@@ -89,6 +94,10 @@ if (import.meta.main) {
     const start = performance.now();
     const run = await TABLES[name]!.run(mode, options);
     const seconds = (performance.now() - start) / 1000;
+    if (!run.finished) {
+      console.log(`${name}${mode === "quick" ? " (quick)" : ""}: left to another process`);
+      continue;
+    }
     console.log(
       `${name}${mode === "quick" ? " (quick)" : ""}: ${
         run.skipped ? "unchanged" : `done in ${seconds.toFixed(0)} s`
