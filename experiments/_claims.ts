@@ -4,33 +4,32 @@
  * training it (a file created with `createNew`), refreshes the claim every
  * epoch, and merges its result into the shared checkpoint under a lock.
  *
- * A claim is stale, and may be taken over, when its process is gone: on
- * Linux when `/proc/<pid>` no longer exists, elsewhere (or for a claim
- * written on another host) when it has not been refreshed for
- * {@link STALE_CLAIM_MS}.
+ * A claim is refreshed every minute while its process lives. It is stale, and
+ * may be taken over, when it has not been refreshed for {@link STALE_CLAIM_MS},
+ * or sooner on Linux when the process can be seen to be gone (`/proc/<pid>`
+ * absent; Deno allows that check only with `--allow-all`).
  */
-import { hostname } from "node:os";
-
-/** A claim not refreshed for this long is stale where process ids cannot be checked (30 min). */
-export const STALE_CLAIM_MS = 30 * 60 * 1000;
+/** A claim not refreshed for this long is stale (15 min). */
+export const STALE_CLAIM_MS = 15 * 60 * 1000;
+/** How often a held claim is refreshed (1 min). */
+export const REFRESH_CLAIM_MS = 60 * 1000;
 
 interface ClaimRecord {
   readonly pid: number;
-  readonly host: string;
   readonly since: string;
 }
 
-/** A claim held by this process. */
+/** A claim held by this process (refreshed on a timer until released). */
 export interface Claim {
-  /** Marks the claim as alive (call at least every {@link STALE_CLAIM_MS}). */
+  /** Marks the claim as alive now (the timer also does, every {@link REFRESH_CLAIM_MS}). */
   refresh(): Promise<void>;
-  /** Gives the claim up. */
+  /** Stops the refreshing and gives the claim up. */
   release(): Promise<void>;
 }
 
 function record(): string {
   return JSON.stringify(
-    { pid: Deno.pid, host: hostname(), since: new Date().toISOString() } satisfies ClaimRecord,
+    { pid: Deno.pid, since: new Date().toISOString() } satisfies ClaimRecord,
   );
 }
 
@@ -41,7 +40,7 @@ async function processAlive(pid: number): Promise<boolean | undefined> {
     return true;
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return false;
-    return undefined;
+    return undefined; // NotCapable without --allow-all
   }
 }
 
@@ -66,9 +65,9 @@ export async function claimIsLive(url: URL): Promise<boolean> {
   } catch {
     holder = undefined; // being written, or torn: judge by its age
   }
-  if (holder !== undefined && holder.host === hostname()) {
+  if (holder !== undefined) {
     const alive = await processAlive(holder.pid);
-    if (alive !== undefined) return alive;
+    if (alive === false) return false;
   }
   return modified !== null && Date.now() - modified.getTime() < STALE_CLAIM_MS;
 }
@@ -83,9 +82,19 @@ export async function tryClaim(url: URL): Promise<Claim | null> {
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       await Deno.writeTextFile(url, record(), { createNew: true });
+      let released = false;
+      const refresh = async () => {
+        if (!released) await Deno.writeTextFile(url, record()).catch(() => {});
+      };
+      const timer = setInterval(refresh, REFRESH_CLAIM_MS);
+      Deno.unrefTimer(timer);
       return {
-        refresh: () => Deno.writeTextFile(url, record()),
-        release: () => Deno.remove(url).catch(() => {}),
+        refresh,
+        release: async () => {
+          released = true;
+          clearInterval(timer);
+          await Deno.remove(url).catch(() => {});
+        },
       };
     } catch (error) {
       if (!(error instanceof Deno.errors.AlreadyExists)) throw error;

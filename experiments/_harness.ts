@@ -293,10 +293,15 @@ export async function runTable(
       if (!options.quiet) console.error(`${table}${suffix}: ${job.key} already finished`);
       continue;
     }
-    const claim = await tryClaim(new URL(claimFileName(job.key), claims));
+    const claimUrl = new URL(claimFileName(job.key), claims);
+    const claim = await tryClaim(claimUrl);
     if (claim === null) {
       if (!options.quiet) {
-        console.error(`${table}${suffix}: ${job.key} is being trained by another process`);
+        console.error(
+          `${table}${suffix}: ${job.key} is being trained by another process ` +
+            `(if that process is gone, its claim is taken over 15 min after its last refresh, ` +
+            `or at once when ${claimUrl.pathname} is deleted)`,
+        );
       }
       continue;
     }
@@ -306,7 +311,7 @@ export async function runTable(
     try {
       results[job.key] = await runJob(job, (info) => {
         show(info);
-        claim.refresh().catch(() => {});
+        void claim.refresh();
       });
       if (!options.quiet) {
         if (Deno.stderr.isTerminal()) console.error("");
