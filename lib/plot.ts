@@ -612,7 +612,14 @@ export function alignmentFigure(
     height: 340,
     marginRight: 20,
     fx: { label: null },
-    x: { type: "log", label: "Training sequences", grid: true },
+    x: {
+      type: "log",
+      label: "Training sequences",
+      grid: true,
+      ticks: [...new Set(rows.map((r) => r.sequences))].sort((a, b) => a - b),
+      tickFormat: "~s",
+      inset: 12,
+    },
     y: {
       label: "R² of the best linear map",
       domain: [Math.floor(lowest * 10) / 10, 1],
