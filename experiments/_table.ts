@@ -171,6 +171,7 @@ export async function runDefinedTable(
       batchSize: training.batchSize,
       learningRate: training.learningRate,
       patience: training.patience,
+      ...(training.draw === undefined ? {} : { draw: training.draw }),
       seed: job.seed,
       validation,
       onEpoch,

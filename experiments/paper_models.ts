@@ -26,6 +26,8 @@ export interface PaperTraining {
   readonly epochs: number;
   /** Early-stopping patience (epochs without a better validation loss); `Infinity` for none. */
   readonly patience: number;
+  /** What a fast-path step draws (`TrainOptions.draw`; default whole sequences). */
+  readonly draw?: "sequences" | "examples";
 }
 
 /** A model of a table: how to build it and how the notebooks trained it. */

@@ -178,6 +178,17 @@ export interface StepOptions {
   readonly batchSize: number;
   /** The order of sequences and examples. */
   readonly rng: SeedStream;
+  /**
+   * What a step draws: `"sequences"` (default) keeps the examples of a whole
+   * sequence together where the fast path computes whole sequences;
+   * `"examples"` draws single examples, as the notebooks' shuffled batches
+   * do, computed as rows (slower where copies would share work, but steps
+   * are not made of a few sequences whose examples are alike: the
+   * temperature table's days). Unidirectional `"prefix"` models always draw
+   * examples; `"causal"` ones always draw sequences (two streams), and
+   * `"examples"` is an error for them.
+   */
+  readonly draw?: "sequences" | "examples";
 }
 
 /**
@@ -214,9 +225,20 @@ export function planFastSteps(
   data: Sequences,
   options: StepOptions,
 ): FastBatch[][] {
-  const { batchSize, rng } = options;
+  const { batchSize, rng, draw = "sequences" } = options;
+  if (draw !== "sequences" && draw !== "examples") {
+    throw new RangeError(
+      `planFastSteps: expected draw "sequences" or "examples", got ${JSON.stringify(draw)}`,
+    );
+  }
   const bidirectional = model.config.direction === "bidirectional";
   const streams = fastMode(model) === "streams";
+  if (streams && draw === "examples") {
+    throw new RangeError(
+      'planFastSteps: draw "examples" needs a bidirectional or unidirectional "prefix" model; ' +
+        'a "causal" model trains whole sequences as two streams',
+    );
+  }
   // Units drawn together: whole sequences (two streams, masked copies) or single examples (rows).
   const units: { readonly whole: boolean; readonly examples: Example[] }[] = [];
   data.items.forEach((seq, s) => {
@@ -224,9 +246,10 @@ export function planFastSteps(
     if (targets.length === 0) return;
     const n = seq.length;
     const examples = Array.from(targets, (pos): Example => [s, pos]);
-    if (streams || (bidirectional && 2 * targets.length >= n && n <= MAX_COPIES_LENGTH)) {
-      units.push({ whole: true, examples });
-    } else examples.forEach((e) => units.push({ whole: false, examples: [e] }));
+    const copies = draw === "sequences" && bidirectional && 2 * targets.length >= n &&
+      n <= MAX_COPIES_LENGTH;
+    if (streams || copies) units.push({ whole: true, examples });
+    else examples.forEach((e) => units.push({ whole: false, examples: [e] }));
   });
   rng.shuffle(units);
   const steps: FastBatch[][] = [];

@@ -317,3 +317,35 @@ Deno.test("planFastSteps() draws every example once per epoch, steps mixing leng
     disposeModel(model);
   }
 });
+
+Deno.test('planFastSteps() with draw "examples" draws single examples as rows, across sequences', () => {
+  const name = "categorical bidirectional (Instacart)";
+  const model = createEfa(efaConfig(CONFIGS[name]!), { seed: 1 });
+  const data = randomData(name, new SeedStream(5));
+  const bySequence = planFastSteps(model, data, { batchSize: 6, rng: new SeedStream(9) });
+  const byExample = planFastSteps(model, data, {
+    batchSize: 6,
+    rng: new SeedStream(9),
+    draw: "examples",
+  });
+  const seen = byExample.flat().flatMap((b) => b.examples.map((e) => e.join(":"))).sort();
+  assert.deepEqual(seen, listExamples(data).map((e) => e.join(":")).sort());
+  assert.ok(bySequence.flat().some((b) => b.mode === "copies"), "the default shares copies");
+  assert.ok(byExample.flat().every((b) => b.mode === "rows"));
+  for (const step of byExample) {
+    assert.ok(step.reduce((n, b) => n + b.examples.length, 0) <= 6);
+  }
+  // Steps of whole sequences hold one or two sequences; steps of examples, more.
+  const sequencesPerStep = (steps: typeof byExample) =>
+    Math.max(...steps.map((step) => new Set(step.flatMap((b) => b.examples.map(([s]) => s))).size));
+  assert.ok(sequencesPerStep(byExample) > sequencesPerStep(bySequence));
+  disposeModel(model);
+  const causal = createEfa(efaConfig(CONFIGS["categorical unidirectional causal (Instacart)"]!), {
+    seed: 1,
+  });
+  assert.throws(
+    () => planFastSteps(causal, data, { batchSize: 6, rng: new SeedStream(9), draw: "examples" }),
+    (e: unknown) => e instanceof RangeError && /draw "examples".*two streams/.test(e.message),
+  );
+  disposeModel(causal);
+});

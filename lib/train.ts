@@ -69,6 +69,12 @@ export interface TrainOptions {
    * example, batches drawn uniformly. FM baselines always use the reference path.
    */
   readonly path?: "fast" | "reference";
+  /**
+   * Fast path: what a step draws, whole sequences where the fast path computes
+   * them (`"sequences"`, default) or single examples (`"examples"`, see
+   * `planFastSteps`).
+   */
+  readonly draw?: "sequences" | "examples";
   /** Called after every epoch; may be async (it is awaited). */
   readonly onEpoch?: (info: EpochInfo) => void | Promise<void>;
   /** Called after every step. */
@@ -168,7 +174,11 @@ export async function train(
       };
       let plan: Step[];
       if (fast && model.kind === "efa") {
-        plan = planFastSteps(model, data, { batchSize, rng }).map((batches) => {
+        plan = planFastSteps(model, data, {
+          batchSize,
+          rng,
+          ...(options.draw === undefined ? {} : { draw: options.draw }),
+        }).map((batches) => {
           const count = batches.reduce((n, b) => n + b.examples.length, 0);
           return {
             count,
