@@ -65,6 +65,12 @@ export interface RunOptions {
   readonly resultsDir?: URL;
   /** No progress output. */
   readonly quiet?: boolean;
+  /**
+   * Train only these of the table's models (by name, e.g. `efa_1_layers`) in
+   * this process, leaving the others to another process or a later run; the
+   * configuration, and so the checkpoint, stay the table's (`--models`).
+   */
+  readonly models?: readonly string[];
 }
 
 /** One row of a results CSV. */
@@ -293,6 +299,9 @@ export async function runTable(
       if (!options.quiet) console.error(`${table}${suffix}: ${job.key} already finished`);
       continue;
     }
+    if (options.models !== undefined && !options.models.includes(job.key.split("/")[0]!)) {
+      continue;
+    }
     const claimUrl = new URL(claimFileName(job.key), claims);
     const claim = await tryClaim(claimUrl);
     if (claim === null) {
@@ -343,8 +352,8 @@ export async function runTable(
     if (missing.length > 0) {
       if (!options.quiet) {
         console.error(
-          `${table}${suffix}: ${missing.length} model(s) still training in another process, ` +
-            `which writes the results when it ends: ${missing.map((j) => j.key).join(", ")}`,
+          `${table}${suffix}: ${missing.length} model(s) left to another process or a later run ` +
+            `(checkpoint ${partial.pathname}): ${missing.map((j) => j.key).join(", ")}`,
         );
       }
       return false;

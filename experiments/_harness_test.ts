@@ -343,3 +343,30 @@ Deno.test("runDefinedTable rejects a configuration that names a model the table 
       e instanceof RangeError && /model "fm_k6".*expected one of fm_k5/.test(e.message),
   );
 });
+
+Deno.test("models: a run trains only the named models, a later run the rest, and the table is written once whole", async () => {
+  await inTempDir(async (dir) => {
+    const mixed: Job[] = [
+      { ...jobs[0]!, key: "efa_1_layers/seed=1" },
+      { ...jobs[0]!, key: "fm_k5/seed=1", seed: 2 },
+    ];
+    const ran: string[] = [];
+    const runJob = (job: Job) => {
+      ran.push(job.key);
+      return Promise.resolve(result(job.seed));
+    };
+    const options = { resultsDir: dir, quiet: true };
+    const first = await runTable("temperature", "quick", {}, mixed, runJob, rows, {
+      ...options,
+      models: ["efa_1_layers"],
+    });
+    assert.deepEqual(ran, ["efa_1_layers/seed=1"]);
+    assert.equal(first.finished, false);
+    await assert.rejects(Deno.stat(new URL("temperature.quick.csv", dir)), Deno.errors.NotFound);
+    const second = await runTable("temperature", "quick", {}, mixed, runJob, rows, options);
+    assert.deepEqual(ran, ["efa_1_layers/seed=1", "fm_k5/seed=1"]);
+    assert.equal(second.finished, true);
+    const csv = await Deno.readTextFile(new URL("temperature.quick.csv", dir));
+    assert.equal(csv.trim().split("\n").length, 3);
+  });
+});

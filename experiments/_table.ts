@@ -133,10 +133,15 @@ export async function runDefinedTable(
 ): Promise<TableRun> {
   const all = await table.models(options);
   const names = new Set(all.map((m) => m.spec.name));
-  for (const name of [...Object.keys(config.overrides ?? {}), ...config.models ?? []]) {
+  const named = [
+    ...Object.keys(config.overrides ?? {}),
+    ...config.models ?? [],
+    ...options.models ?? [],
+  ];
+  for (const name of named) {
     if (!names.has(name)) {
       throw new RangeError(
-        `${table.name}: the configuration names model "${name}", which the table does not have ` +
+        `${table.name}: the configuration or --models names model "${name}", which the table does not have ` +
           `(expected one of ${[...names].join(", ")})`,
       );
     }
@@ -247,12 +252,14 @@ export async function tableMain(
       quick: { type: "boolean", default: false },
       force: { type: "boolean", default: false },
       "data-dir": { type: "string" },
+      models: { type: "string" },
     },
   });
   const mode: Mode = values.quick ? "quick" : "full";
   const run = await runDefinedTable(table, mode, configs[mode], {
     force: values.force,
     ...(values["data-dir"] === undefined ? {} : { dataDir: values["data-dir"] }),
+    ...(values.models === undefined ? {} : { models: values.models.split(",") }),
   });
   const state = !run.finished ? "left to another process" : run.skipped ? "unchanged" : "written";
   // deno-lint-ignore no-console -- the script's result

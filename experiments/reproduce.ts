@@ -5,7 +5,7 @@
  * printing ours beside the paper's numbers, then (full mode) the figures
  * (`deno task figures`).
  *
- *   deno task reproduce [--quick] [--only=TABLE] [--force] [--data-dir=DIR]
+ *   deno task reproduce [--quick] [--only=TABLE] [--models=NAME,...] [--force] [--data-dir=DIR]
  *
  * A table whose results exist for the same configuration is skipped unless
  * `--force` (with a note when the code that computed them differs from the
@@ -16,7 +16,9 @@
  * Two cores, two processes: the same command started in a second terminal
  * trains the models the first has not claimed (claims in
  * `experiments/results/.partial/<table>.claims/`); whichever process finishes
- * a table's last model writes its results.
+ * a table's last model writes its results. `--models` (with one `--only`
+ * table) trains only the named models in this process, e.g. to spread a long
+ * table over several sittings: the checkpoint keeps them until the rest is run.
  */
 import { parseArgs } from "node:util";
 import { parseTable } from "../data/csv.ts";
@@ -63,12 +65,13 @@ if (import.meta.main) {
       force: { type: "boolean", default: false },
       only: { type: "string" },
       "data-dir": { type: "string" },
+      models: { type: "string" },
       help: { type: "boolean", default: false },
     },
   });
   if (values.help) {
     console.log(
-      `usage: deno task reproduce [--quick] [--only=TABLE] [--force] [--data-dir=DIR]\ntables: ${
+      `usage: deno task reproduce [--quick] [--only=TABLE] [--models=NAME,...] [--force] [--data-dir=DIR]\ntables: ${
         Object.keys(TABLES).join(", ")
       }`,
     );
@@ -85,10 +88,15 @@ if (import.meta.main) {
       Deno.exit(2);
     }
   }
+  if (values.models !== undefined && names.length !== 1) {
+    console.error("reproduce: --models needs one table (--only=TABLE)");
+    Deno.exit(2);
+  }
   const mode: Mode = values.quick ? "quick" : "full";
   const options: RunOptions = {
     force: values.force,
     ...(values["data-dir"] === undefined ? {} : { dataDir: values["data-dir"] }),
+    ...(values.models === undefined ? {} : { models: values.models.split(",") }),
   };
   for (const name of names) {
     const start = performance.now();

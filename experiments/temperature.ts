@@ -108,7 +108,9 @@ export const table: TableDefinition = {
   figureData: (model, data) => errorByCity(model, data.test),
   models: async (options) => {
     const models: TableModel[] = [];
-    for (const lag of [0, 1, 2] as const) {
+    // Longest first, so that two processes sharing the table (README, "Two cores,
+    // two processes") end together: lag 2, lag 1, then the models without lag.
+    for (const lag of [2, 1, 0] as const) {
       const data = await loadTemperature(lag, options);
       const training = lag === 0 ? TEMPERATURE_TRAINING.noLag : TEMPERATURE_TRAINING.lag;
       for (const layers of lag === 0 ? [1, 2, 4] : [4]) {

@@ -385,11 +385,15 @@ export function heatmapFigure(
   const cell = options.cell ?? 28;
   const ticks = options.ticks ?? true;
   const bound = Math.max(Math.abs(min), Math.abs(max));
+  // Square cells; at least 440 px wide so that titles, legend and caption fit (the rest is right margin).
+  const marginLeft = ticks ? 90 : 40;
+  const width = Math.max(440, cell * m + (ticks ? 110 : 60));
   return {
     ...text(options),
-    width: cell * m + (ticks ? 110 : 60),
+    width,
     height: cell * n + (ticks ? 90 : 60),
-    marginLeft: ticks ? 90 : 40,
+    marginLeft,
+    marginRight: width - marginLeft - cell * m,
     marginBottom: ticks ? 60 : 30,
     padding: 0,
     x: {
@@ -403,6 +407,7 @@ export function heatmapFigure(
         type: "linear",
         scheme: "RdBu",
         domain: [-bound, bound],
+        nice: true, // ticks inside the ramp, not a clipped label at its left end
         legend: true,
         label: options.color,
       }
