@@ -27,25 +27,6 @@ export interface Claim {
   release(): Promise<void>;
 }
 
-// Claims held by this process, removed when it is interrupted (Ctrl-C, SIGTERM) so
-// that a rerun can take them at once.
-const held = new Set<URL>();
-let listening = false;
-function releaseOnSignals(): void {
-  if (listening || Deno.build.os === "windows") return;
-  listening = true;
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    Deno.addSignalListener(signal, () => {
-      for (const url of held) {
-        try {
-          Deno.removeSync(url);
-        } catch { /* already gone */ }
-      }
-      Deno.exit(signal === "SIGINT" ? 130 : 143);
-    });
-  }
-}
-
 function record(): string {
   return JSON.stringify(
     { pid: Deno.pid, since: new Date().toISOString() } satisfies ClaimRecord,
@@ -101,8 +82,6 @@ export async function tryClaim(url: URL): Promise<Claim | null> {
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       await Deno.writeTextFile(url, record(), { createNew: true });
-      held.add(url);
-      releaseOnSignals();
       let released = false;
       const refresh = async () => {
         if (!released) await Deno.writeTextFile(url, record()).catch(() => {});
@@ -113,7 +92,6 @@ export async function tryClaim(url: URL): Promise<Claim | null> {
         refresh,
         release: async () => {
           released = true;
-          held.delete(url);
           clearInterval(timer);
           await Deno.remove(url).catch(() => {});
         },
