@@ -338,6 +338,8 @@ function instacartWithNames(options: LoadOptions): ReturnType<typeof loadDataset
 }
 
 async function instacartModel(name: string): Promise<Model | null> {
+  // Only a finished table's models: a checkpointed run also saves its first models.
+  if ((await tableJson("instacart")) === null) return null;
   const text = await readText(savedModelUrl("instacart", name, ""));
   return text === null ? null : loadModel(text);
 }
