@@ -21,7 +21,7 @@ interface ClaimRecord {
 
 /** A claim held by this process (refreshed on a timer until released). */
 export interface Claim {
-  /** Marks the claim as alive now (the timer also does, every {@link REFRESH_CLAIM_MS}). */
+  /** Marks the claim as alive now, synchronously (the timer also does, every {@link REFRESH_CLAIM_MS}, when the event loop is free). */
   refresh(): Promise<void>;
   /** Stops the refreshing and gives the claim up. */
   release(): Promise<void>;
@@ -83,8 +83,15 @@ export async function tryClaim(url: URL): Promise<Claim | null> {
     try {
       await Deno.writeTextFile(url, record(), { createNew: true });
       let released = false;
-      const refresh = async () => {
-        if (!released) await Deno.writeTextFile(url, record()).catch(() => {});
+      // A synchronous write: training keeps the event loop busy for whole
+      // models, so an asynchronous one (and the timer) may not run until the
+      // model ends, and the claim would look stale to other processes.
+      const refresh = (): Promise<void> => {
+        if (released) return Promise.resolve();
+        try {
+          Deno.writeTextFileSync(url, record());
+        } catch { /* the next refresh tries again */ }
+        return Promise.resolve();
       };
       const timer = setInterval(refresh, REFRESH_CLAIM_MS);
       Deno.unrefTimer(timer);

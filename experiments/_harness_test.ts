@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { claimFileName, type Job, type JobResult, runTable } from "./_harness.ts";
-import { STALE_CLAIM_MS } from "./_claims.ts";
+import { STALE_CLAIM_MS, tryClaim } from "./_claims.ts";
 import {
   runDefinedTable,
   savedModelUrl,
@@ -368,5 +368,18 @@ Deno.test("models: a run trains only the named models, a later run the rest, and
     assert.equal(second.finished, true);
     const csv = await Deno.readTextFile(new URL("temperature.quick.csv", dir));
     assert.equal(csv.trim().split("\n").length, 3);
+  });
+});
+
+Deno.test("a claim's refresh is written at once, without waiting for the event loop", async () => {
+  await inTempDir(async (dir) => {
+    const url = new URL("claim", dir);
+    const claim = (await tryClaim(url))!;
+    const old = new Date(Date.now() - STALE_CLAIM_MS - 1000);
+    Deno.utimeSync(url, old, old);
+    void claim.refresh(); // not awaited: training calls it from a synchronous loop
+    assert.ok(Deno.statSync(url).mtime!.getTime() > old.getTime() + 1000);
+    await claim.release();
+    await assert.rejects(Deno.stat(url), Deno.errors.NotFound);
   });
 });
