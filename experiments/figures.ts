@@ -241,6 +241,7 @@ const temperatureByK: FigureDefinition = {
     const fm = groups.filter((g) => g.rows[0]!.model === "fm").map((g) => ({
       k: Number(/k=(\d+)/.exec(g.rows[0]!.variant)![1]),
       error: g.mean,
+      ...(g.rows[0]!.paper === null ? {} : { paper: g.rows[0]!.paper }),
     })).sort((a, b) => a.k - b.k);
     const efa = groups.filter((g) => g.rows[0]!.model === "efa" && !/lag/.test(g.rows[0]!.variant))
       .map((g) => {
@@ -251,7 +252,8 @@ const temperatureByK: FigureDefinition = {
       kind: "svg",
       options: errorByKFigure(fm, efa, {
         title: "Temperature: the FM's test error against the number of nearest cities",
-        subtitle: "Each city's temperature predicted from its k nearest cities on the same day",
+        subtitle: "Each city's temperature predicted from its k nearest cities on the same day; " +
+          "filled dots: our FM, open circles: the paper's; dashed lines: our EFAs",
         x: "Nearest cities in the context (k)",
         y: "Test MSE (°F²)",
         caption: "experiments/results/temperature.csv",

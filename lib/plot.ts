@@ -254,6 +254,8 @@ export interface ErrorByKRow {
   readonly k: number;
   /** Test error (mean over seeds). */
   readonly error: number;
+  /** The paper's error at this k, drawn as open circles when given. */
+  readonly paper?: number;
 }
 
 /** A horizontal reference line (e.g. an EFA's error). */
@@ -264,7 +266,8 @@ export interface ReferenceLine {
 
 /**
  * The FM's test error against the number of nearest cities k, with
- * horizontal reference lines (the EFA models' errors).
+ * horizontal reference lines (the EFA models' errors) and, where rows carry
+ * it, the paper's error per k (open circles, dashed line).
  *
  * @param rows The FM's error per k.
  * @param references The reference lines.
@@ -298,14 +301,15 @@ export function errorByKFigure(
     y: { label: options.y, grid: true, zero: true },
     marks: [
       Plot.ruleY(references, { y: "value", stroke: SERIES[1], strokeDasharray: "5 3" }),
-      Plot.text(references, {
-        y: "value",
+      Plot.text(spreadLabels(references, rows), {
+        y: "labelY",
         text: "label",
         frameAnchor: "right",
         textAnchor: "start",
         dx: 6,
         fill: SERIES[1],
       }),
+      ...paperSeries(rows.filter((r) => r.paper !== undefined)),
       Plot.line(rows, { x: "k", y: "error", stroke: SERIES[0] }),
       Plot.dot(rows, { x: "k", y: "error", fill: SERIES[0], r: 3.5 }),
       Plot.text(rows.slice(-1), {
@@ -318,6 +322,48 @@ export function errorByKFigure(
       }),
     ],
   };
+}
+
+/**
+ * The reference lines with a label position `labelY`: their values, pushed
+ * apart upwards so that labels are at least 12 px apart on the 400-px plot
+ * (whose y axis runs from 0 to the largest value drawn).
+ */
+function spreadLabels(
+  references: readonly ReferenceLine[],
+  rows: readonly ErrorByKRow[],
+): (ReferenceLine & { labelY: number })[] {
+  const top = Math.max(
+    ...references.map((r) => r.value),
+    ...rows.map((r) => r.error),
+    ...rows.map((r) => r.paper ?? 0),
+  );
+  const gap = (12 / 340) * top; // 340 px: the frame's height at 400 px with the default margins
+  const sorted = [...references].sort((a, b) => a.value - b.value);
+  const out: (ReferenceLine & { labelY: number })[] = [];
+  for (const r of sorted) {
+    const below = out.at(-1)?.labelY;
+    out.push({ ...r, labelY: below === undefined ? r.value : Math.max(r.value, below + gap) });
+  }
+  return out;
+}
+
+/** The paper's FM curve of {@link errorByKFigure}: open circles on a dashed line, labelled at its end. */
+function paperSeries(rows: readonly ErrorByKRow[]): Plot.Markish[] {
+  if (rows.length === 0) return [];
+  const style = { x: "k", y: "paper", stroke: SERIES[0], strokeOpacity: 0.6 };
+  return [
+    Plot.line(rows, { ...style, strokeDasharray: "2 3" }),
+    Plot.dot(rows, { ...style, r: 3.5, fill: "white" }),
+    Plot.text(rows.slice(-1), {
+      x: "k",
+      y: "paper",
+      text: () => "FM, paper",
+      dx: 8,
+      textAnchor: "start",
+      fill: SERIES[0],
+    }),
+  ];
 }
 
 /** Options of {@link heatmapFigure}. */
@@ -435,7 +481,8 @@ export interface LocatedValue {
 
 /**
  * A map of the United States (an Albers equal-area projection with Alaska
- * and Hawaii inset) with points coloured by value.
+ * and Hawaii inset) with points coloured by value. Every point is drawn;
+ * where names would overlap, only the point with the larger value is named.
  *
  * @param points The located values.
  * @param states The states' boundaries as GeoJSON (e.g. from `us-atlas`).
@@ -481,7 +528,7 @@ export function mapFigure(
         stroke: "#333",
         strokeWidth: 0.6,
       }),
-      Plot.text(points, {
+      Plot.text(unclutteredLabels(points), {
         x: "longitude",
         y: "latitude",
         text: "name",
@@ -491,6 +538,22 @@ export function mapFigure(
       }),
     ],
   };
+}
+
+/**
+ * The points that keep their label on the map: from the largest value down,
+ * a point is labelled unless a labelled point lies within 1.3° of latitude
+ * and 4° of longitude (a label's height and about its width at this scale).
+ */
+function unclutteredLabels(points: readonly LocatedValue[]): LocatedValue[] {
+  const labelled: LocatedValue[] = [];
+  for (const p of [...points].sort((a, b) => b.value - a.value)) {
+    const near = labelled.some((q) =>
+      Math.abs(q.latitude - p.latitude) < 1.3 && Math.abs(q.longitude - p.longitude) < 4
+    );
+    if (!near) labelled.push(p);
+  }
+  return labelled;
 }
 
 /** Predictions of one group (e.g. one rule of the synthetic data) by one model. */

@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { parseHTML } from "linkedom";
-import { heatmapFigure, normalizeSvg, predictedByTruthFigure, renderSvg } from "./plot.ts";
+import {
+  errorByKFigure,
+  heatmapFigure,
+  mapFigure,
+  normalizeSvg,
+  predictedByTruthFigure,
+  renderSvg,
+} from "./plot.ts";
 
 function newDocument(): unknown {
   return (parseHTML("<html><body></body></html>") as unknown as { document: unknown }).document;
@@ -83,4 +90,40 @@ Deno.test("renderSvg() draws a continuous colour legend as a ramp without a canv
   assert.equal((svg.match(/width="3.8" height="10"/g) ?? []).length, 64);
   // The ramp's ends are the clipped domain.
   assert.ok(svg.includes(">0</text>") && svg.includes(">0.25</text>"));
+});
+
+Deno.test("mapFigure() names only the larger of two cities whose names would overlap", () => {
+  const points = [
+    { name: "Boston", longitude: -71.06, latitude: 42.36, value: 30 },
+    { name: "Providence", longitude: -71.41, latitude: 41.82, value: 40 },
+    { name: "Denver", longitude: -104.99, latitude: 39.74, value: 10 },
+  ];
+  const options = mapFigure(points, { type: "FeatureCollection", features: [] }, {
+    title: "Map",
+    color: "MSE",
+  });
+  const svg = renderSvg(options, { document: newDocument() });
+  assert.ok(svg.includes(">Providence</text>") && svg.includes(">Denver</text>"));
+  assert.ok(!svg.includes(">Boston</text>"), "Boston's name would overlap Providence's");
+  assert.equal((svg.match(/<circle /g) ?? []).length, 3, "every city keeps its dot");
+});
+
+Deno.test("errorByKFigure() draws the paper's curve and keeps close reference labels apart", () => {
+  const rows = [1, 5, 40].map((k, i) => ({ k, error: [20, 10, 50][i]!, paper: [40, 25, 85][i]! }));
+  const references = [
+    { label: "EFA, 2 layers", value: 20 },
+    { label: "EFA, 4 layers", value: 20.1 },
+  ];
+  const options = errorByKFigure(rows, references, { title: "By k", x: "k", y: "MSE" });
+  const svg = renderSvg(options, { document: newDocument() });
+  assert.ok(svg.includes(">FM, paper</text>") && svg.includes(">FM</text>"));
+  const open = /fill="white" aria-label="dot">(.*?)<\/g>/s.exec(svg)?.[1] ?? "";
+  assert.equal((open.match(/<circle /g) ?? []).length, 3, "one open circle per paper value");
+  // The two labels' y positions (the text elements' transforms) differ by at least 12 px.
+  const y = (label: string) =>
+    Number(
+      new RegExp(`transform="translate\\([\\d.]+,([\\d.]+)\\)"[^>]*>${label}<`).exec(svg)?.[1],
+    );
+  const gap = Math.abs(y("EFA, 2 layers") - y("EFA, 4 layers"));
+  assert.ok(gap >= 11.9, `label gap ${gap} px`);
 });
