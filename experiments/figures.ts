@@ -346,9 +346,13 @@ async function instacartModel(name: string): Promise<Model | null> {
   return text === null ? null : loadModel(text);
 }
 
-/** Short labels as in the viz notebook: initials, `Organic` → `O`. */
+/**
+ * Short labels as in the viz notebook: initials, `Organic` → `O`; a
+ * parenthesised note is left out ("Organic Garnet Sweet Potato (Yam)" → "OGSP").
+ */
 export function abbreviate(name: string): string {
-  return name.split(/[\s-]+/).filter((w) => w !== "").map((w) => w[0]!.toUpperCase()).join("");
+  return name.replace(/\([^)]*\)/g, " ").split(/[^\p{L}\p{N}]+/u).filter((w) => w !== "")
+    .map((w) => w[0]!.toUpperCase()).join("");
 }
 
 function instacartAttention(basket: 0 | 1, layer: 0 | 1): FigureDefinition {

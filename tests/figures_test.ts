@@ -11,7 +11,7 @@
  */
 import assert from "node:assert/strict";
 import { testDataRoot } from "../data/_test_data.ts";
-import { figureFile, FIGURES, renderFigure } from "../experiments/figures.ts";
+import { abbreviate, figureFile, FIGURES, renderFigure } from "../experiments/figures.ts";
 
 const root = testDataRoot();
 
@@ -56,4 +56,11 @@ Deno.test("every written figure is a standalone SVG document with a title", asyn
     assert.match(svg, /font-weight="bold"/, `${figure.name}: no title`);
     assert.ok(svg.trimEnd().endsWith("</svg>"), `${figure.name}: not closed`);
   }
+});
+
+Deno.test("abbreviate() takes the initials of a product's words and leaves out parenthesised notes", () => {
+  assert.equal(abbreviate("Organic Italian Parsley Bunch"), "OIPB");
+  assert.equal(abbreviate("Organic Garnet Sweet Potato (Yam)"), "OGSP");
+  assert.equal(abbreviate("100% Whole Wheat Bread"), "1WWB");
+  assert.equal(abbreviate("Apple Honeycrisp Organic"), "AHO");
 });
