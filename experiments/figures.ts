@@ -189,6 +189,9 @@ function learningCurves(table: string): FigureDefinition {
             "Mean loss per prediction on the fit and validation sets after each epoch; one line per seed",
           metric: METRICS[table]!,
           columns: table === "temperature" ? 4 : 2,
+          // The 1-layer EFA trains 2,000 full-batch epochs, the others at most
+          // 200, and the first epochs' MSE is in the thousands.
+          ...(table === "temperature" ? { epochScale: "log", lossScale: "log" } as const : {}),
           caption: `experiments/results/${table}.json (${provenance(json)})`,
         }),
       };

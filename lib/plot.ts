@@ -79,7 +79,10 @@ export interface LearningCurveRow {
  * `columns`), one line per seed and split.
  *
  * @param rows The curves.
- * @param options Title, the loss's axis label, columns (default 3).
+ * @param options Title, the loss's axis label, columns (default 3), and the
+ *   scales of the epoch and loss axes (default `"linear"`; `"log"` when the
+ *   models train for very different numbers of epochs, or the first epochs'
+ *   loss dwarfs the rest).
  * @returns The Plot options.
  *
  * @example Two models
@@ -96,7 +99,12 @@ export interface LearningCurveRow {
  */
 export function learningCurvesFigure(
   rows: readonly LearningCurveRow[],
-  options: FigureText & { readonly metric: string; readonly columns?: number },
+  options: FigureText & {
+    readonly metric: string;
+    readonly columns?: number;
+    readonly epochScale?: "linear" | "log";
+    readonly lossScale?: "linear" | "log";
+  },
 ): Plot.PlotOptions {
   const models = [...new Set(rows.map((r) => r.model))];
   const columns = Math.min(options.columns ?? 3, models.length);
@@ -117,8 +125,10 @@ export function learningCurvesFigure(
     marginTop: 24,
     fx: { axis: null, padding: 0.12 },
     fy: { axis: null, padding: 0.18 },
-    x: { label: "Epoch", grid: true },
-    y: { label: options.metric, grid: true, zero: false },
+    x: { label: "Epoch", grid: true, type: options.epochScale ?? "linear" },
+    y: options.lossScale === "log"
+      ? { label: `${options.metric}, log scale`, grid: true, type: "log" }
+      : { label: options.metric, grid: true, zero: false },
     color: {
       domain: ["train", "validation"],
       range: [SERIES[0], SERIES[1]],

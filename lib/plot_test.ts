@@ -3,6 +3,7 @@ import { parseHTML } from "linkedom";
 import {
   errorByKFigure,
   heatmapFigure,
+  learningCurvesFigure,
   mapFigure,
   normalizeSvg,
   predictedByTruthFigure,
@@ -126,4 +127,36 @@ Deno.test("errorByKFigure() draws the paper's curve and keeps close reference la
     );
   const gap = Math.abs(y("EFA, 2 layers") - y("EFA, 4 layers"));
   assert.ok(gap >= 11.9, `label gap ${gap} px`);
+});
+
+Deno.test("learningCurvesFigure() draws log epoch and loss axes on request, with 'log scale' in the label", () => {
+  const rows = [
+    ...[1, 10, 2000].map((epoch) => ({
+      model: "long",
+      epoch,
+      split: "train" as const,
+      loss: 3000 / epoch,
+    })),
+    ...[1, 10, 60].map((epoch) => ({
+      model: "short",
+      epoch,
+      split: "train" as const,
+      loss: 1000 / epoch,
+    })),
+  ];
+  const linear = learningCurvesFigure(rows, { title: "t", metric: "MSE" });
+  assert.equal((linear.x as { type: string }).type, "linear");
+  assert.equal((linear.y as { label: string; type?: string }).label, "MSE");
+  assert.equal((linear.y as { type?: string }).type, undefined);
+  const log = learningCurvesFigure(rows, {
+    title: "t",
+    metric: "MSE",
+    epochScale: "log",
+    lossScale: "log",
+  });
+  assert.equal((log.x as { type: string }).type, "log");
+  assert.deepEqual(log.y, { label: "MSE, log scale", grid: true, type: "log" });
+  const svg = renderSvg(log, { document: newDocument() });
+  // Log ticks: 1, 10, 100, 1k on the epoch axis.
+  assert.ok(svg.includes(">1k</text>"), "a log axis labels its decades");
 });
