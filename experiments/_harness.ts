@@ -127,7 +127,9 @@ function sha(text: string): string {
 
 /**
  * The checked-out commit (12 hex digits), with `+dirty` when tracked files
- * differ from it; `"unknown"` when git cannot run.
+ * outside `experiments/results/` differ from it (results written by an
+ * earlier table of the same run, or by another process, do not count);
+ * `"unknown"` when git cannot run.
  *
  * @returns The commit.
  *
@@ -144,7 +146,14 @@ export async function gitCommit(): Promise<string> {
   try {
     const head = await git("rev-parse", "--short=12", "HEAD");
     if (head === undefined) return "unknown";
-    const changed = await git("status", "--porcelain", "--untracked-files=no");
+    const changed = await git(
+      "status",
+      "--porcelain",
+      "--untracked-files=no",
+      "--",
+      ":/",
+      ":(top,exclude)experiments/results",
+    );
     return changed ? `${head}+dirty` : head;
   } catch {
     return "unknown";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { claimFileName, type Job, type JobResult, runTable } from "./_harness.ts";
+import { claimFileName, gitCommit, type Job, type JobResult, runTable } from "./_harness.ts";
 import { STALE_CLAIM_MS, tryClaim } from "./_claims.ts";
 import {
   runDefinedTable,
@@ -382,4 +382,38 @@ Deno.test("a claim's refresh is written at once, without waiting for the event l
     await claim.release();
     await assert.rejects(Deno.stat(url), Deno.errors.NotFound);
   });
+});
+
+Deno.test("gitCommit() marks +dirty for changed source files, not for changed results", async () => {
+  const repo = await Deno.makeTempDir();
+  const git = async (...args: string[]) => {
+    const out = await new Deno.Command("git", {
+      args: ["-c", "user.name=t", "-c", "user.email=t@example.org", ...args],
+      cwd: repo,
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    assert.ok(out.success, `git ${args.join(" ")}`);
+  };
+  const cwd = Deno.cwd();
+  try {
+    await Deno.mkdir(`${repo}/experiments/results`, { recursive: true });
+    await Deno.mkdir(`${repo}/lib`);
+    await Deno.writeTextFile(`${repo}/lib/model.ts`, "export const a = 1;\n");
+    await Deno.writeTextFile(`${repo}/experiments/results/t.csv`, "x\n1\n");
+    await git("init", "-q");
+    await git("add", ".");
+    await git("commit", "-q", "-m", "start");
+    // From a subdirectory, as when a script runs there.
+    Deno.chdir(`${repo}/lib`);
+    const clean = await gitCommit();
+    assert.match(clean, /^[0-9a-f]{12}$/);
+    await Deno.writeTextFile(`${repo}/experiments/results/t.csv`, "x\n2\n");
+    assert.equal(await gitCommit(), clean, "a rewritten result file is not a code change");
+    await Deno.writeTextFile(`${repo}/lib/model.ts`, "export const a = 2;\n");
+    assert.equal(await gitCommit(), `${clean}+dirty`);
+  } finally {
+    Deno.chdir(cwd);
+    await Deno.remove(repo, { recursive: true });
+  }
 });
