@@ -322,14 +322,7 @@ export function errorByKFigure(
       ...paperSeries(rows.filter((r) => r.paper !== undefined)),
       Plot.line(rows, { x: "k", y: "error", stroke: SERIES[0] }),
       Plot.dot(rows, { x: "k", y: "error", fill: SERIES[0], r: 3.5 }),
-      Plot.text(rows.slice(-1), {
-        x: "k",
-        y: "error",
-        text: () => "FM",
-        dx: 8,
-        textAnchor: "start",
-        fill: SERIES[0],
-      }),
+      endLabel(rows, "error", "FM"),
     ],
   };
 }
@@ -358,6 +351,18 @@ function spreadLabels(
   return out;
 }
 
+/** A curve's name, written to the right of its last point. */
+function endLabel(rows: readonly ErrorByKRow[], y: "error" | "paper", label: string): Plot.Markish {
+  return Plot.text(rows.slice(-1), {
+    x: "k",
+    y,
+    text: () => label,
+    dx: 8,
+    textAnchor: "start",
+    fill: SERIES[0],
+  });
+}
+
 /** The paper's FM curve of {@link errorByKFigure}: open circles on a dashed line, labelled at its end. */
 function paperSeries(rows: readonly ErrorByKRow[]): Plot.Markish[] {
   if (rows.length === 0) return [];
@@ -365,14 +370,7 @@ function paperSeries(rows: readonly ErrorByKRow[]): Plot.Markish[] {
   return [
     Plot.line(rows, { ...style, strokeDasharray: "2 3" }),
     Plot.dot(rows, { ...style, r: 3.5, fill: "white" }),
-    Plot.text(rows.slice(-1), {
-      x: "k",
-      y: "paper",
-      text: () => "FM, paper",
-      dx: 8,
-      textAnchor: "start",
-      fill: SERIES[0],
-    }),
+    endLabel(rows, "paper", "FM, paper"),
   ];
 }
 
