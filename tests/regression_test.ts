@@ -20,6 +20,7 @@ import { parseTable } from "../data/csv.ts";
 import { testDataRoot } from "../data/_test_data.ts";
 import { paperNumber, type TableName, withinTolerance } from "../experiments/paper.ts";
 import { TABLES } from "../experiments/reproduce.ts";
+import { FM_K } from "../experiments/temperature.ts";
 
 const RESULTS = new URL("../experiments/results/", import.meta.url);
 const root = testDataRoot();
@@ -148,11 +149,10 @@ interface Ordering {
 }
 
 const TEMPERATURE_EFAS = ["layers=1", "layers=2", "layers=4", "layers=4,lag=1", "layers=4,lag=2"];
-const FM_KS = [1, 2, 3, 4, 5, 10, 15, 20, 25, 30, 35, 40];
 const efaMse = (rows: Row[], variant: string): number =>
   value(rows, "efa", "", variant, "test_mse");
 const fmMse = (rows: Row[]): number[] =>
-  FM_KS.map((k) => value(rows, "fm", "", `k=${k}`, "test_mse"));
+  FM_K.map((k) => value(rows, "fm", "", `k=${k}`, "test_mse"));
 
 const TEMPERATURE_ORDERINGS: Record<string, Ordering> = {
   layers: {
@@ -185,7 +185,7 @@ const TEMPERATURE_ORDERINGS: Record<string, Ordering> = {
     claim: "the FM's error is lowest at a small k, not at k = 1 or k = 40",
     violation: (rows) => {
       const fm = fmMse(rows);
-      const k = FM_KS[fm.indexOf(Math.min(...fm))]!;
+      const k = FM_K[fm.indexOf(Math.min(...fm))]!;
       return k !== 1 && k !== 40 ? undefined : `FM best at k=${k}`;
     },
   },
