@@ -32,6 +32,35 @@ async function read(url: URL): Promise<string | undefined> {
   }
 }
 
+/** What `deno task readme` reads of a table's committed full results. */
+interface CommittedResults {
+  /** `<table>.json`: seeds, training seconds, environment and jobs. */
+  meta: {
+    seeds: number[];
+    trainingSeconds: number;
+    environment: { backend: string; gitCommit: string };
+    jobs: Record<string, unknown>;
+  };
+  /** Every row of `<table>.csv`. */
+  rows: readonly (readonly string[])[];
+  /** The rows compared with the paper, without the per-seed ones. */
+  mainRows: readonly (readonly string[])[];
+  /** A row's cell in the named column. */
+  col: (row: readonly string[], name: string) => string;
+}
+
+/** The committed `<table>.csv` and `<table>.json`, or undefined when the table has not run. */
+async function readResults(table: TableName): Promise<CommittedResults | undefined> {
+  const csv = await read(new URL(`${table}.csv`, RESULTS));
+  if (csv === undefined) return undefined;
+  const meta = JSON.parse((await read(new URL(`${table}.json`, RESULTS)))!);
+  const t = parseTable(csv, { file: `${table}.csv` });
+  const col = (r: readonly string[], name: string): string => r[t.columns.indexOf(name)] ?? "";
+  const rows = t.rows;
+  const mainRows = rows.filter((r) => col(r, "paper") !== "" && !/seed=/.test(col(r, "variant")));
+  return { meta, rows, mainRows, col };
+}
+
 /** The generated markdown of the results section. */
 export async function resultsSection(): Promise<string> {
   const out: string[] = [
@@ -44,20 +73,20 @@ export async function resultsSection(): Promise<string> {
     ...await summaryTable(),
   ];
   for (const table of ORDER) {
-    const csv = await read(new URL(`${table}.csv`, RESULTS));
-    const paperRows = PAPER.filter((p) => p.table === table);
-    if (csv === undefined) {
+    const committed = await readResults(table);
+    if (committed === undefined) {
+      const paperRows = PAPER.filter((p) => p.table === table);
       out.push(`**${table}**: not run yet (${paperRows.length} paper numbers to compare).`, "");
       continue;
     }
-    const meta = JSON.parse((await read(new URL(`${table}.json`, RESULTS)))!);
-    const t = parseTable(csv, { file: `${table}.csv` });
-    const col = (r: readonly string[], name: string): string => r[t.columns.indexOf(name)] ?? "";
-    const sd = (r: readonly string[]): string | undefined =>
-      t.rows.find((s) =>
+    const { meta, rows, mainRows, col } = committed;
+    const sd = (r: readonly string[]): string | undefined => {
+      const row = rows.find((s) =>
         col(s, "model") === col(r, "model") && col(s, "direction") === col(r, "direction") &&
         col(s, "variant") === col(r, "variant") && col(s, "metric") === `${col(r, "metric")}_sd`
-      )?.[t.columns.indexOf("value")];
+      );
+      return row === undefined ? undefined : col(row, "value");
+    };
     out.push(
       `**${table}** (${meta.seeds.length} seed${meta.seeds.length > 1 ? "s" : ""}, ${
         Math.round(meta.trainingSeconds / 60)
@@ -66,9 +95,7 @@ export async function resultsSection(): Promise<string> {
       "| Model | Direction | Variant | Metric | Ours | Paper | Δ | Within tolerance |",
       "| --- | --- | --- | --- | --- | --- | --- | --- |",
     );
-    for (
-      const r of t.rows.filter((r) => col(r, "paper") !== "" && !/seed=/.test(col(r, "variant")))
-    ) {
+    for (const r of mainRows) {
       const s = sd(r);
       const ours = Number(col(r, "value")).toFixed(4) +
         (s === undefined ? "" : ` ± ${Number(s).toFixed(4)}`);
@@ -98,22 +125,18 @@ async function summaryTable(): Promise<string[]> {
   ];
   let minutes = 0;
   for (const table of ORDER) {
-    const csv = await read(new URL(`${table}.csv`, RESULTS));
-    const json = await read(new URL(`${table}.json`, RESULTS));
-    if (csv === undefined || json === undefined) {
+    const committed = await readResults(table);
+    if (committed === undefined) {
       out.push(`| ${table} | not run yet | | | |`);
       continue;
     }
-    const meta = JSON.parse(json);
-    const t = parseTable(csv, { file: `${table}.csv` });
-    const col = (r: readonly string[], name: string): string => r[t.columns.indexOf(name)] ?? "";
-    const rows = t.rows.filter((r) => col(r, "paper") !== "" && !/seed=/.test(col(r, "variant")));
-    const within = rows.filter((r) => col(r, "within") === "true").length;
+    const { meta, mainRows, col } = committed;
+    const within = mainRows.filter((r) => col(r, "within") === "true").length;
     minutes += meta.trainingSeconds / 60;
     out.push(
       `| ${table} | ${meta.seeds.length} | ${Object.keys(meta.jobs).length} | ${
         Math.round(meta.trainingSeconds / 60)
-      } | ${within} of ${rows.length} |`,
+      } | ${within} of ${mainRows.length} |`,
     );
   }
   out.push(
