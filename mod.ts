@@ -29,20 +29,86 @@
  *
  * @module
  */
-export * from "./lib/backend.ts";
-export * from "./lib/random.ts";
-export * from "./lib/numpy_random.ts";
-export * from "./lib/shapes.ts";
-export * from "./lib/families.ts";
-export * from "./lib/layers.ts";
-export * from "./lib/data.ts";
-export * from "./lib/model.ts";
-export * from "./lib/fm.ts";
-export * from "./lib/objective.ts";
-export * from "./lib/adam.ts";
-export * from "./lib/fast.ts";
-export * from "./lib/train.ts";
-export * from "./lib/evaluate.ts";
-export * from "./lib/serialize.ts";
-export * from "./lib/identifiability.ts";
-export * from "./lib/api.ts";
+// The stable API, by concept. Ops (`lib/_ops.ts`), the blocks of the forward
+// pass and the planners (`lib/plan.ts`) stay private, as in Deno std and equinox.
+export { type BackendInfo, backendInfo, type BackendName, useBackend } from "./lib/backend.ts";
+export { SeedStream } from "./lib/random.ts";
+export { type axesBrand, named, type Tensor } from "./lib/shapes.ts";
+export {
+  type ExponentialFamily,
+  familyFromSpec,
+  type FamilyName,
+  type FamilySpec,
+} from "./lib/families.ts";
+export {
+  type Batch,
+  disposeBatch,
+  type Example,
+  type Labels,
+  type Layout,
+  listExamples,
+  type PaddedBatch,
+  type RowsBatch,
+  type Sequences,
+  type SequencesBatch,
+  type TokenRows,
+} from "./lib/data.ts";
+export { makeBatch, type MakeBatchOptions } from "./lib/plan.ts";
+export { countParameters, type ModelParameters } from "./lib/_ops.ts";
+export {
+  attend,
+  createEfa,
+  type CreateOptions,
+  type EfaConfig,
+  efaConfig,
+  type EfaConfigInput,
+  efaForward,
+  type EfaModel,
+  type ItemEmbedding,
+  type ModelOutput,
+  type ValueEmbedding,
+} from "./lib/model.ts";
+export {
+  createFm,
+  type FmConfig,
+  fmConfig,
+  type FmConfigInput,
+  fmForward,
+  type FmModel,
+} from "./lib/fm.ts";
+export { disposeModel, meanLoss, type Model, validateData } from "./lib/objective.ts";
+export { clearLayoutCache } from "./lib/_whole_sequences.ts";
+export { type SampleOptions, sampleSequences } from "./lib/sample.ts";
+export {
+  type EpochInfo,
+  type StepInfo,
+  train,
+  type TrainOptions,
+  type TrainResult,
+} from "./lib/train.ts";
+export {
+  attentionWeights,
+  evaluate,
+  type EvaluateOptions,
+  type EvaluateResult,
+  predict,
+  type Predictions,
+} from "./lib/evaluate.ts";
+export { loadModel, saveModel } from "./lib/serialize.ts";
+export {
+  type Alignment,
+  type AlignmentOptions,
+  type Fit,
+  linearAlignment,
+  type Matrix,
+} from "./lib/identifiability.ts";
+export {
+  fit,
+  type FitFamily,
+  type FitOptions,
+  type FittedEfa,
+  loadFitted,
+  type Observation,
+  type Prediction,
+  type ValueFamilyName,
+} from "./lib/api.ts";

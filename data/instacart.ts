@@ -13,7 +13,8 @@
  * them, rank the kept rows by `add_to_cart_order` (dense rank), and recode
  * product ids 1..63 in order of first appearance (train rows, then test rows).
  */
-import { type Sequences, trainTestSplit } from "../mod.ts";
+import type { Sequences } from "../mod.ts";
+import { trainTestSplit } from "../lib/numpy_random.ts";
 import { numberColumn, parseTable, stringColumn } from "./csv.ts";
 import { countTargets, type PreparedDataset, selectSequences } from "./prepared.ts";
 

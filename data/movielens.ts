@@ -19,7 +19,8 @@
  * 8. Validation: exp-1 holds out 25% of the training users' sequences, exp-2
  *    25% of the training examples (`random_state=42`).
  */
-import { listExamples, NumpyRandomState, type Sequences, trainTestSplit } from "../mod.ts";
+import { listExamples, type Sequences } from "../mod.ts";
+import { NumpyRandomState, trainTestSplit } from "../lib/numpy_random.ts";
 import { numberColumn, parseTable } from "./csv.ts";
 import { countTargets, type PreparedDataset, selectSequences, splitExamples } from "./prepared.ts";
 

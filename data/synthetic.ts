@@ -7,7 +7,8 @@
  * training *examples* (one per position) are held out for validation with
  * `train_test_split(test_size=0.25, random_state=42)`.
  */
-import { listExamples, NumpyRandomState, type Sequences, trainTestSplit } from "../mod.ts";
+import { listExamples, type Sequences } from "../mod.ts";
+import { NumpyRandomState, trainTestSplit } from "../lib/numpy_random.ts";
 import { countTargets, type PreparedDataset, selectSequences, splitExamples } from "./prepared.ts";
 
 /** The conditional mean of a rating, by the notebook's rules. */

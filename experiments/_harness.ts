@@ -96,7 +96,6 @@ const NOT_RESULT_CODE = new Set([
   "readme_table.ts",
   "reproduce.ts",
   "bench.ts",
-  "bench_step.ts",
   "datasets.ts",
   "make_temperature_slices.ts",
   "figures.ts",

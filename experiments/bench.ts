@@ -1,41 +1,42 @@
 // deno-lint-ignore-file no-console -- a command-line benchmark
 /**
- * `deno task bench`: training throughput of the reference path (one padded
- * row per masked position, as the notebooks build batches), the fast path with
- * steps of one length (`planFastBatches`) and `train()` itself (steps drawn
- * across lengths, `planFastSteps`), side by side in one run on the same real
- * data, with peak memory; the time of
- * one full fast epoch of the Instacart bidirectional EFA; and forward plus
- * backward time and memory for one sequence of length 100, 500 and 1,000.
+ * `deno task bench`: training throughput of the padded layout (one padded
+ * row per masked position, as the notebooks build batches), the automatic
+ * layouts with steps of one length (`planEvaluation`'s batches) and `train()`
+ * itself (steps drawn across lengths, `planEpochs`), side by side in one run
+ * on the same real data, with peak memory; the time of one full epoch of the
+ * Instacart bidirectional EFA; and forward plus backward time and memory for
+ * one sequence of length 100, 500 and 1,000.
  *
- *   deno task bench [--quick] [--epochs] [--data-dir=DIR]
+ *   deno task bench [--quick] [--epochs] [--generated] [--data-dir=DIR]
  *
  * `--quick` measures for a few seconds each and skips the per-model epoch
- * times (under two minutes); `--epochs` adds them back.
+ * times (under two minutes); `--epochs` adds them back. `--generated` only
+ * measures the padded and automatic layouts of the Instacart bidirectional
+ * EFA on baskets drawn from a seed with Instacart's shape (63 items, 10 to
+ * 24 per basket), so that it runs without the data sets.
  *
  * The last line reads `speedup instacart_bidir=X.XX instacart_unidir=Y.YY movielens_exp2=Z.ZZ`.
  */
 import * as tf from "@tensorflow/tfjs";
 import { parseArgs } from "node:util";
 import {
-  Adam,
   backendInfo,
-  batchLoss,
   createEfa,
   disposeBatch,
   disposeModel,
   efaConfig,
   type EfaConfigInput,
   type EfaModel,
-  fastBatchLoss,
   listExamples,
-  makeBatch,
-  planFastBatches,
-  referenceBatchOptions,
+  meanLoss,
+  type Model,
   SeedStream,
   type Sequences,
   train,
 } from "../mod.ts";
+import { Adam } from "../lib/adam.ts";
+import { type BatchPlan, batchTensors, type LayoutChoice, planEvaluation } from "../lib/plan.ts";
 import { loadDataset, loadTemperature } from "../data/load.ts";
 import type { PreparedDataset } from "../data/prepared.ts";
 import {
@@ -56,6 +57,7 @@ const { values: args } = parseArgs({
   options: {
     quick: { type: "boolean", default: false },
     epochs: { type: "boolean", default: false },
+    generated: { type: "boolean", default: false },
     "data-dir": { type: "string" },
   },
 });
@@ -69,32 +71,43 @@ interface Measure {
   readonly peakTensorMB: number;
 }
 
+/** The mean loss of a planned batch, its tensors built and freed around the forward pass. */
+function planLoss(model: Model, data: Sequences, plan: BatchPlan): tf.Scalar {
+  const batch = batchTensors(model, data, plan);
+  try {
+    return meanLoss(model, batch);
+  } finally {
+    disposeBatch(batch);
+  }
+}
+
 /** Runs training steps (Adam, batch 256) for about `seconds` after `warmup` steps. */
 async function measure(
   model: EfaModel,
   data: Sequences,
-  path: "fast" | "reference",
+  layout: LayoutChoice,
   seconds: number,
   warmup: number,
 ): Promise<Measure> {
   const rng = new SeedStream(1);
   const optimizer = new Adam(Object.values(model.params), { learningRate: 1e-4 });
   const examples = rng.shuffle(listExamples(data));
-  const layout = referenceBatchOptions(model); // one row per example, padded to max_len, as the notebooks
-  const fastPlan = path === "fast" ? planFastBatches(model, data, { batchSize: BATCH, rng }) : [];
+  // Padded: consecutive slices of the shuffled examples (the notebooks' batches); auto: batches of one length.
+  const plan: BatchPlan[] = layout === "auto"
+    ? rng.shuffle(planEvaluation(model, data, { batchSize: BATCH }))
+    : [];
   let cursor = 0;
   const step = (): number => {
-    if (path === "fast") {
-      const batch = fastPlan[cursor++ % fastPlan.length]!;
-      optimizer.step(() => fastBatchLoss(model, data, batch));
-      return batch.examples.length;
-    }
-    const start = (cursor++ * BATCH) % (examples.length - BATCH);
-    const chunk = examples.slice(start, start + BATCH);
-    const batch = makeBatch(data, chunk, layout);
-    optimizer.step(() => batchLoss(model, batch));
-    disposeBatch(batch);
-    return chunk.length;
+    const batch: BatchPlan = layout === "auto" ? plan[cursor++ % plan.length]! : {
+      layout: "padded",
+      length: 0,
+      examples: examples.slice(
+        (cursor * BATCH) % (examples.length - BATCH),
+        ((cursor++ * BATCH) % (examples.length - BATCH)) + BATCH,
+      ),
+    };
+    optimizer.step(() => planLoss(model, data, batch));
+    return batch.examples.length;
   };
   for (let i = 0; i < warmup; i++) step();
   const profile = await tf.profile(() => void step());
@@ -124,7 +137,7 @@ function prefix(data: Sequences, n: number): Sequences {
 }
 
 /**
- * Predictions per second of `train()` (the training plan, `planFastSteps`):
+ * Predictions per second of `train()` (the training plan, `planEpochs`):
  * one epoch on the first sequences, as many as take about `seconds` (sized
  * from shorter probe epochs, which also warm the kernels up).
  */
@@ -153,6 +166,34 @@ async function measureTrain(
 const INSTACART = INSTACART_EFA;
 const MOVIELENS_EXP2 = movielensExp2Efa("v1");
 
+const seconds = quick ? 4 : 20;
+const info = backendInfo();
+
+if (args.generated) {
+  // Baskets with Instacart's shape, drawn from a seed: runs without the data sets.
+  const rng = new SeedStream(1);
+  const baskets: Sequences = {
+    items: Array.from(
+      { length: 2000 },
+      () => Array.from({ length: 10 + rng.integer(15) }, () => 1 + rng.integer(63)),
+    ),
+  };
+  const model = createEfa(efaConfig({ ...INSTACART_EFA, direction: "bidirectional" }), { seed: 1 });
+  const padded = await measure(model, baskets, "padded", seconds, 2);
+  const auto = await measure(model, baskets, "auto", seconds, 5);
+  console.log(
+    `# deno task bench --generated: ${info.backend} backend, tfjs ${info.tfjsVersion}, batch ${BATCH}, ` +
+      `Instacart-shaped baskets drawn from seed 1\n` +
+      `instacart_bidir padded ${padded.predictionsPerSecond.toFixed(0)} pred/s (${
+        ((1000 * BATCH) / padded.predictionsPerSecond).toFixed(1)
+      } ms/step), auto ${auto.predictionsPerSecond.toFixed(0)} pred/s, speedup ${
+        (auto.predictionsPerSecond / padded.predictionsPerSecond).toFixed(2)
+      }`,
+  );
+  disposeModel(model);
+  Deno.exit(0);
+}
+
 const instacart = await loadDataset("instacart", dataOptions);
 const movielens = await loadDataset("movielens_exp2", dataOptions);
 const cases: [string, EfaConfigInput, Sequences][] = [
@@ -161,10 +202,8 @@ const cases: [string, EfaConfigInput, Sequences][] = [
   ["movielens_exp2", { ...MOVIELENS_EXP2, direction: "unidirectional" }, movielens.fit],
   ["movielens_exp2_bidir", { ...MOVIELENS_EXP2, direction: "bidirectional" }, movielens.fit],
 ];
-const seconds = quick ? 4 : 20;
-const info = backendInfo();
 console.log(
-  "reference: one row per example padded to max_len, as the notebooks build batches; fast: lib/fast.ts",
+  "padded: one row per example padded to max_len, as the notebooks build batches; auto: rows, copies or streams (lib/plan.ts)",
 );
 console.log(
   `# deno task bench${
@@ -172,14 +211,14 @@ console.log(
   }: ${info.backend} backend, tfjs ${info.tfjsVersion}, batch ${BATCH}, ~${seconds} s per measurement`,
 );
 console.log(
-  "config                reference pred/s  fast pred/s   speedup  train() pred/s  speedup  peak tensor MB (ref / fast)",
+  "config                   padded pred/s  auto pred/s   speedup  train() pred/s  speedup  peak tensor MB (padded / auto)",
 );
 const speedups: Record<string, number> = {};
 const trainRates: Record<string, number> = {};
 for (const [name, config, data] of cases) {
   const model = createEfa(efaConfig(config), { seed: 1 });
-  const reference = await measure(model, data, "reference", seconds, 2);
-  const fast = await measure(model, data, "fast", seconds, 5);
+  const reference = await measure(model, data, "padded", seconds, 2);
+  const fast = await measure(model, data, "auto", seconds, 5);
   const trained = await measureTrain(config, data, seconds);
   trainRates[name] = trained;
   speedups[name] = fast.predictionsPerSecond / reference.predictionsPerSecond;
@@ -221,7 +260,7 @@ for (const [name, config, data] of cases) {
 
 // Scaling: forward + backward for one sequence of length n.
 console.log(
-  "scaling (one sequence, forward + backward, fast path): length  unidir all targets ms / MB   bidir one target ms / MB",
+  "scaling (one sequence, forward + backward, auto layout): length  unidir all targets ms / MB   bidir one target ms / MB",
 );
 for (const n of quick ? [100, 500] : [100, 500, 1000]) {
   const row: string[] = [];
@@ -232,11 +271,11 @@ for (const n of quick ? [100, 500] : [100, 500, 1000]) {
     const data: Sequences = direction === "unidirectional"
       ? { items: [seq] }
       : { items: [seq], targets: [[n >> 1]] };
-    const [batch] = planFastBatches(model, data, { batchSize: n });
+    const [batch] = planEvaluation(model, data, { batchSize: n });
     const variables = Object.values(model.params);
     const run = (): void => {
       const { value, grads } = tf.variableGrads(
-        () => fastBatchLoss(model, data, batch!),
+        () => planLoss(model, data, batch!),
         variables,
       );
       value.dataSync();
@@ -257,7 +296,7 @@ for (const n of quick ? [100, 500] : [100, 500, 1000]) {
 // One epoch (training plus the validation pass) of every paper model, with the paper's batch size.
 if (!quick || args.epochs) {
   console.log(
-    "epoch times (fast path for EFA, reference path for FM; training pass + validation pass):",
+    "epoch times (auto layout for EFA, padded for FM; training pass + validation pass):",
   );
   const tables: [string, PaperModel[], PreparedDataset][] = [
     ["synthetic", syntheticModels(), await loadDataset("synthetic")],

@@ -26,7 +26,8 @@ import {
   renderSvg,
   ruleFigure,
 } from "../lib/plot.ts";
-import { attentionWeights, disposeModel, loadModel, type Model, param } from "../mod.ts";
+import { attentionWeights, disposeModel, loadModel, type Model } from "../mod.ts";
+import { param } from "../lib/_ops.ts";
 import { loadDataset, type LoadOptions, loadTemperature } from "../data/load.ts";
 import { writeAtomically } from "./_harness.ts";
 import { savedModelUrl } from "./_table.ts";

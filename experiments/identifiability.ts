@@ -37,25 +37,24 @@ import * as tf from "@tensorflow/tfjs";
 import { parseArgs } from "node:util";
 import {
   backendInfo,
-  categorical,
   createEfa,
   createFm,
   disposeBatch,
   disposeModel,
   type EfaConfig,
   efaConfig,
-  efaForward,
   type EfaModel,
   fmConfig,
-  forward,
   linearAlignment,
   makeBatch,
   type Model,
-  referenceBatchOptions,
+  sampleSequences,
   SeedStream,
   type Sequences,
   train,
 } from "../mod.ts";
+import { paddedLayout } from "../lib/plan.ts";
+import { forward } from "../lib/objective.ts";
 import { gitCommit, writeAtomically } from "./_harness.ts";
 
 /** The experiment's settings. */
@@ -210,42 +209,9 @@ export function contextInformation(
   };
 }
 
-/**
- * Samples sequences from a unidirectional EFA, one position at a time: the
- * categorical model draws the items; the Gaussian model draws the values of
- * uniformly drawn items (unit noise variance).
- */
+/** Samples `count` sequences of the experiment's length from a known model (see `sampleSequences`). */
 export function simulate(model: EfaModel, count: number, rng: SeedStream): Sequences {
-  const valued = model.config.target === "value";
-  const items = Array.from(
-    { length: count },
-    () => Array.from({ length: LENGTH }, () => (valued ? 1 + rng.integer(ITEMS) : 1)),
-  );
-  const values = valued
-    ? Array.from({ length: count }, () => new Array<number>(LENGTH).fill(0))
-    : undefined;
-  for (let i = 0; i < LENGTH; i++) {
-    for (let start = 0; start < count; start += 4096) {
-      const rows = items.slice(start, start + 4096);
-      const part: Sequences = {
-        items: rows,
-        ...(values === undefined ? {} : { values: values.slice(start, start + 4096) }),
-      };
-      const batch = makeBatch(part, rows.map((_, s) => [s, i] as const), {
-        truncateAfterTarget: true,
-      });
-      const out = efaForward(model, batch);
-      const eta = valued ? out.valueEta! : out.itemEta!;
-      const draws = (valued ? model.family! : categorical(ITEMS)).sample(eta, rng).dataSync();
-      rows.forEach((seq, s) => {
-        if (valued) values![start + s]![i] = draws[s]!;
-        else seq[i] = draws[s]! + 1;
-      });
-      tf.dispose([eta, ...out.attention]);
-      disposeBatch(batch);
-    }
-  }
-  return { items, ...(values === undefined ? {} : { values }) };
+  return sampleSequences(model, { count, length: LENGTH, rng });
 }
 
 /**
@@ -256,10 +222,10 @@ export function simulate(model: EfaModel, count: number, rng: SeedStream): Seque
 function blocks(model: Model, probe: Sequences): Record<string, number[][]> {
   if (probe.values !== undefined) {
     const examples = probe.items.flatMap((seq, s) => Array.from(seq, (_, i) => [s, i] as const));
-    const batch = makeBatch(probe, examples, referenceBatchOptions(model));
+    const batch = makeBatch(probe, examples, paddedLayout(model));
     const out = forward(model, batch);
     const eta = out.valueEta!.arraySync() as number[][]; // [N, 1]
-    tf.dispose([out.valueEta!, ...out.attention]);
+    tf.dispose([out.valueEta!, ...(out.attention ?? [])]);
     disposeBatch(batch);
     return { natural_parameters: eta };
   }
@@ -272,7 +238,7 @@ function blocks(model: Model, probe: Sequences): Record<string, number[][]> {
   });
   const out = forward(model, batch);
   const logits = out.itemEta!.arraySync() as number[][];
-  tf.dispose([out.itemEta!, ...out.attention]);
+  tf.dispose([out.itemEta!, ...(out.attention ?? [])]);
   disposeBatch(batch);
   const centred = logits.map((row) => {
     const mean = row.reduce((a, v) => a + v, 0) / row.length;

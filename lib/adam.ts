@@ -30,7 +30,7 @@ export interface AdamOptions {
  *
  * @example Minimise a quadratic
  * ```ts
- * import { Adam } from "@efa/efa";
+ * import { Adam } from "./adam.ts";
  * import * as tf from "@tensorflow/tfjs";
  * import assert from "node:assert/strict";
  *

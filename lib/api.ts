@@ -14,7 +14,8 @@
  */
 import type { Sequences } from "./data.ts";
 import { attentionWeights, evaluate, type EvaluateResult, predict } from "./evaluate.ts";
-import { createEfa, disposeModel, efaConfig, type EfaConfigInput, type EfaModel } from "./model.ts";
+import { createEfa, efaConfig, type EfaConfigInput, type EfaModel } from "./model.ts";
+import { disposeModel } from "./objective.ts";
 import { SeedStream } from "./random.ts";
 import { loadModel, saveModel } from "./serialize.ts";
 import { type EpochInfo, train, type TrainResult } from "./train.ts";

@@ -7,9 +7,12 @@
  * Every listed target position is one *example*: the model predicts the
  * observation at that position from the others (its context).
  *
- * A {@link Batch} holds one padded row per example, the reference layout of
- * the authors' notebooks. Padding uses item id 0 and the model never attends
- * to positions at or after a row's length.
+ * A {@link Batch} holds the tensors of some examples in one of four layouts
+ * (`plan.ts` builds them): one padded row per example (`"padded"`, the
+ * authors' notebooks' layout; padding uses item id 0 and the model never
+ * attends to positions at or after a row's length), equal-length rows
+ * (`"rows"`), or whole sequences whose every target is predicted at once
+ * (`"copies"`, `"streams"`).
  *
  * @module
  */
@@ -31,19 +34,69 @@ export interface Sequences {
 /** One prediction: `[sequence index, target position]`. */
 export type Example = readonly [sequence: number, position: number];
 
-/** A padded batch of examples, one row per example. */
-export interface Batch {
-  /** Item ids, 0 = padding: `[batch, time]` int32. */
+/** Rows of observations as tensors: item ids, values and lag groups, `[row, time]`. */
+export interface TokenRows {
+  /** Item ids, 0 = padding: `[row, time]` int32. */
   readonly items: Tensor<"batch time">;
-  /** Values (0 at padding): `[batch, time]` float32, when modelled. */
-  readonly values?: Tensor<"batch time">;
-  /** Lag groups: `[batch, time]` int32, when present. */
-  readonly lags?: Tensor<"batch time">;
+  /** Values (0 at padding): `[row, time]` float32, when modelled. */
+  readonly values?: Tensor<"batch time"> | undefined;
+  /** Lag groups: `[row, time]` int32, when present. */
+  readonly lags?: Tensor<"batch time"> | undefined;
+}
+
+/** The observations the examples of a batch predict, in the batch's order. */
+export interface Labels {
+  /** The observed item as a class id (`item - 1`), `[example]` int32. */
+  readonly item: Tensor<"example">;
+  /** The observed value, `[example]` float32, when the data has values. */
+  readonly value?: Tensor<"example">;
+}
+
+/**
+ * How a batch lays out its examples:
+ * - `"padded"`: one row per example, padded (the notebooks' layout);
+ * - `"rows"`: one row per example, all rows of one length, no padding;
+ * - `"copies"`: whole sequences of one length, every position a target, the
+ *   first layer shared by the masked copies (bidirectional models);
+ * - `"streams"`: whole sequences, every position a target, two streams
+ *   (unidirectional `"causal"` models).
+ */
+export type Layout = "padded" | "rows" | "copies" | "streams";
+
+/** One padded row per example, the reference layout of the authors' notebooks. */
+export interface PaddedBatch extends TokenRows {
+  /** Always `"padded"`. */
+  readonly layout: "padded";
   /** Number of real tokens in each row: `[batch]` int32. */
   readonly lengths: Tensor<"batch">;
   /** The masked (predicted) position of each row: `[batch]` int32. */
   readonly target: Tensor<"batch">;
+  /** The observations at the targets. */
+  readonly labels: Labels;
 }
+
+/** One row per example, every row of one length (no padding, no attention mask). */
+export interface RowsBatch extends TokenRows {
+  /** Always `"rows"`. */
+  readonly layout: "rows";
+  /** 1 at each row's masked position, `[batch, time]`, as bool and as float32. */
+  readonly maskAt: { readonly bool: Tensor<"batch time">; readonly float: Tensor<"batch time"> };
+  /** The observations at the targets. */
+  readonly labels: Labels;
+}
+
+/** Whole sequences (one row each), predicted at several positions at once. */
+export interface SequencesBatch extends TokenRows {
+  /** `"copies"` or `"streams"`. */
+  readonly layout: "copies" | "streams";
+  /** Each example's flat position `row * time + position`, `[example]` int32; `null` when that is `0..E-1`. */
+  readonly selector: Tensor<"example"> | null;
+  /** The observations at the targets. */
+  readonly labels: Labels;
+}
+
+/** The tensors of some examples, in one of the four {@link Layout}s. */
+export type Batch = PaddedBatch | RowsBatch | SequencesBatch;
 
 /**
  * Lists every example of a data set in order: each target position of each
@@ -100,7 +153,7 @@ export interface SequenceRequirements {
  *
  * @example An item id out of range
  * ```ts
- * import { validateSequences } from "@efa/efa";
+ * import { validateSequences } from "./data.ts";
  * import assert from "node:assert/strict";
  *
  * const req = { numItems: 3, maxLength: 4, values: false, lagGroups: 0 };
@@ -208,87 +261,6 @@ export function validateSequences(
   });
 }
 
-/** Options of {@link makeBatch}. */
-export interface MakeBatchOptions {
-  /**
-   * Cut each row just after its target. Exact for unidirectional models,
-   * which never look past the target, and it saves the padded work.
-   */
-  readonly truncateAfterTarget?: boolean;
-  /** Pad every row to at least this many tokens (the notebooks pad to `max_len`). */
-  readonly padTo?: number;
-  /** Include values (default: when the data has them). */
-  readonly values?: boolean;
-  /** Include lag groups (default: when the data has them). */
-  readonly lags?: boolean;
-}
-
-/**
- * Builds one padded row per example: the reference layout that the authors'
- * notebooks feed to Keras. Rows are padded to the longest row of the batch
- * (at least two columns).
- *
- * @param data The sequences.
- * @param examples The examples to put in the batch.
- * @param options Truncation and which fields to include.
- * @returns The batch; the caller disposes it (see {@link disposeBatch}).
- *
- * @example A batch of two examples from one sequence
- * ```ts
- * import { disposeBatch, makeBatch } from "@efa/efa";
- * import assert from "node:assert/strict";
- *
- * const batch = makeBatch({ items: [[4, 5, 6]] }, [[0, 0], [0, 2]]);
- * assert.deepEqual(batch.items.shape, [2, 3]);
- * assert.deepEqual(Array.from(batch.target.dataSync()), [0, 2]);
- * disposeBatch(batch);
- * ```
- */
-export function makeBatch(
-  data: Sequences,
-  examples: readonly Example[],
-  options: MakeBatchOptions = {},
-): Batch {
-  const withValues = options.values ?? data.values !== undefined;
-  const withLags = options.lags ?? data.lags !== undefined;
-  const B = examples.length;
-  if (B === 0) throw new RangeError("makeBatch(): expected at least one example, got none");
-  const rowLength = (e: Example): number =>
-    options.truncateAfterTarget ? e[1] + 1 : data.items[e[0]]!.length;
-  let T = Math.max(2, options.padTo ?? 0); // at least two columns: tfjs's oneHot refuses depth 1
-  for (const e of examples) T = Math.max(T, rowLength(e));
-  const items = new Int32Array(B * T);
-  const values = withValues ? new Float32Array(B * T) : undefined;
-  const lags = withLags ? new Int32Array(B * T) : undefined;
-  const lengths = new Int32Array(B);
-  const target = new Int32Array(B);
-  examples.forEach((e, b) => {
-    const [s, pos] = e;
-    const n = rowLength(e);
-    const seq = data.items[s]!;
-    const vs = data.values?.[s];
-    const ls = data.lags?.[s];
-    for (let j = 0; j < n; j++) {
-      items[b * T + j] = seq[j]!;
-      if (values !== undefined) values[b * T + j] = vs![j]!;
-      if (lags !== undefined) lags[b * T + j] = ls![j]!;
-    }
-    lengths[b] = n;
-    target[b] = pos;
-  });
-  return {
-    items: tf.tensor2d(items, [B, T], "int32") as Tensor<"batch time">,
-    ...(values === undefined
-      ? {}
-      : { values: tf.tensor2d(values, [B, T], "float32") as Tensor<"batch time"> }),
-    ...(lags === undefined
-      ? {}
-      : { lags: tf.tensor2d(lags, [B, T], "int32") as Tensor<"batch time"> }),
-    lengths: tf.tensor1d(lengths, "int32") as Tensor<"batch">,
-    target: tf.tensor1d(target, "int32") as Tensor<"batch">,
-  };
-}
-
 /**
  * Checks the shapes and dtypes of a batch at a public boundary.
  *
@@ -299,21 +271,33 @@ export function makeBatch(
  *
  * @example A batch whose target has the wrong length
  * ```ts
- * import { checkBatch, disposeBatch, makeBatch } from "@efa/efa";
+ * import { disposeBatch, makeBatch, named } from "@efa/efa";
+ * import { checkBatch } from "./data.ts";
  * import * as tf from "@tensorflow/tfjs";
  * import assert from "node:assert/strict";
  *
  * const batch = makeBatch({ items: [[1, 2]] }, [[0, 0]]);
- * assert.throws(() => checkBatch({ ...batch, target: tf.tensor1d([0, 1], "int32") } as never, "f"), TypeError);
+ * const target = named(tf.tensor1d([0, 1], "int32"), "batch");
+ * assert.throws(() => checkBatch({ ...batch, target }, "f"), {
+ *   name: "TypeError",
+ *   message: "f(): expected target to have shape [batch=1], got [2]",
+ * });
  * disposeBatch(batch);
  * ```
  */
-export function checkBatch(batch: Batch, fn: string): { batch: number; time: number } {
-  const dims = checkShapes(fn, {
-    items: [batch.items, "batch time", "int32"],
-    lengths: [batch.lengths, "batch", "int32"],
-    target: [batch.target, "batch", "int32"],
-  });
+export function checkBatch(
+  batch: PaddedBatch | RowsBatch,
+  fn: string,
+): { batch: number; time: number } {
+  const dims = checkShapes(fn, { items: [batch.items, "batch time", "int32"] });
+  if (batch.layout === "padded") {
+    checkShapes(fn, {
+      lengths: [batch.lengths, "batch", "int32"],
+      target: [batch.target, "batch", "int32"],
+    }, dims);
+  } else {
+    checkShapes(fn, { maskAt: [batch.maskAt.float, "batch time", "float32"] }, dims);
+  }
   if (batch.values !== undefined) {
     checkShapes(fn, { values: [batch.values, "batch time", "float32"] }, dims);
   }
@@ -340,9 +324,11 @@ export function checkBatch(batch: Batch, fn: string): { batch: number; time: num
  * ```
  */
 export function disposeBatch(batch: Batch): void {
-  batch.items.dispose();
+  tf.dispose([batch.items, batch.labels.item]);
   batch.values?.dispose();
   batch.lags?.dispose();
-  batch.lengths.dispose();
-  batch.target.dispose();
+  batch.labels.value?.dispose();
+  if (batch.layout === "padded") tf.dispose([batch.lengths, batch.target]);
+  else if (batch.layout === "rows") tf.dispose([batch.maskAt.bool, batch.maskAt.float]);
+  else batch.selector?.dispose();
 }

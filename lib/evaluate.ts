@@ -7,74 +7,47 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { TfTensor } from "./_types.ts";
-import { disposeBatch, type Example, listExamples, makeBatch, type Sequences } from "./data.ts";
-import { fastForward, planFastBatches, splitFastBatch } from "./fast.ts";
+import { type Batch, disposeBatch, type Example, listExamples, type Sequences } from "./data.ts";
 import { categorical } from "./families.ts";
-import {
-  forward,
-  type Model,
-  predicts,
-  referenceBatchOptions,
-  targetLabels,
-  validateData,
-} from "./objective.ts";
+import type { ModelOutput } from "./model.ts";
+import { forward, lossTerms, type Model, predicts, validateData } from "./objective.ts";
+import { batchTensors, type LayoutChoice, makeBatch, planEvaluation } from "./plan.ts";
 
 /** Options of {@link evaluate} and {@link predict}. */
 export interface EvaluateOptions {
   /** Predictions per forward pass (default 1024). */
   readonly batchSize?: number;
   /**
-   * `"fast"` (default for EFA models): batches of equal-length rows or two
-   * streams (see `fast.ts`); `"reference"`: one padded row per example. Both
-   * give the same numbers up to float32 rounding; FM baselines always use the
-   * reference path.
+   * `"auto"` (default for EFA models): equal-length rows, masked copies or
+   * two streams (see `planEvaluation`); `"padded"`: one padded row per
+   * example. Both give the same numbers up to float32 rounding; FM baselines
+   * always use `"padded"`.
    */
-  readonly path?: "fast" | "reference";
+  readonly layout?: LayoutChoice;
 }
 
-/** Natural parameters and labels of a chunk of examples (tensors the caller disposes). */
-interface ChunkOutput {
-  readonly examples: readonly Example[];
-  readonly itemEta?: TfTensor;
-  readonly valueEta?: TfTensor;
-  readonly itemLabel: TfTensor;
-  readonly valueLabel?: TfTensor;
-}
-
-/** Every example's natural parameters and labels, chunk by chunk, on the fast or the reference path. */
-function* outputs(model: Model, data: Sequences, options: EvaluateOptions): Generator<ChunkOutput> {
-  const batchSize = options.batchSize ?? 1024;
-  if (model.kind === "efa" && (options.path ?? "fast") === "fast") {
-    for (const batch of planFastBatches(model, data, { batchSize })) {
-      for (const chunk of splitFastBatch(model, batch)) {
-        yield { examples: chunk.examples, ...fastForward(model, data, chunk) };
-      }
-    }
-    return;
-  }
-  for (const chunk of chunks(listExamples(data), batchSize)) {
-    const batch = makeBatch(data, chunk, referenceBatchOptions(model));
-    const out = tf.tidy(() => {
-      const f = forward(model, batch);
-      f.attention.forEach((a) => a.dispose());
-      const labels = targetLabels(batch);
-      return {
-        ...(f.itemEta === undefined ? {} : { itemEta: f.itemEta }),
-        ...(f.valueEta === undefined ? {} : { valueEta: f.valueEta }),
-        itemLabel: labels.item,
-        ...(labels.value === undefined ? {} : { valueLabel: labels.value }),
-      };
-    });
-    disposeBatch(batch);
-    yield { examples: chunk, ...out };
+/** Every planned batch's forward pass, with its examples; the caller disposes both. */
+function* outputs(
+  model: Model,
+  data: Sequences,
+  options: EvaluateOptions,
+): Generator<{ examples: readonly Example[]; batch: Batch; out: ModelOutput }> {
+  const plan = planEvaluation(model, data, {
+    batchSize: options.batchSize ?? 1024,
+    ...(options.layout === undefined ? {} : { layout: options.layout }),
+  });
+  for (const chunk of plan) {
+    const batch = batchTensors(model, data, chunk);
+    const out = forward(model, batch);
+    out.attention?.forEach((a) => a.dispose());
+    yield { examples: chunk.examples, batch, out };
   }
 }
 
-function disposeChunk(c: ChunkOutput): void {
-  tf.dispose([c.itemLabel]);
-  c.itemEta?.dispose();
-  c.valueEta?.dispose();
-  c.valueLabel?.dispose();
+function disposeOutput(batch: Batch, out: ModelOutput): void {
+  disposeBatch(batch);
+  out.itemEta?.dispose();
+  out.valueEta?.dispose();
 }
 
 /** What {@link evaluate} returns; every mean is per prediction. */
@@ -91,10 +64,6 @@ export interface EvaluateResult {
   readonly mse?: number;
   /** Number of predictions. */
   readonly count: number;
-}
-
-function* chunks(examples: Example[], size: number): Generator<Example[]> {
-  for (let i = 0; i < examples.length; i += size) yield examples.slice(i, i + size);
 }
 
 /**
@@ -125,30 +94,28 @@ export function evaluate(
   validateData(model, data, "evaluate");
   const what = predicts(model);
   let itemLoss = 0, valueLoss = 0, logLik = 0, squaredError = 0, count = 0;
-  for (const chunk of outputs(model, data, options)) {
+  for (const { examples, batch, out } of outputs(model, data, options)) {
+    const { labels } = batch;
     const sums = tf.tidy(() => {
+      const { item, value } = lossTerms(model, out, labels); // [E] each
       const ll: TfTensor[] = [];
-      let item: TfTensor | undefined, value: TfTensor | undefined, mean: TfTensor | undefined;
-      if (chunk.itemEta !== undefined) {
-        const family = categorical(model.config.numItems);
-        item = family.loss(chunk.itemLabel, chunk.itemEta);
-        ll.push(family.logLikelihood(chunk.itemLabel, chunk.itemEta));
+      if (out.itemEta !== undefined) {
+        ll.push(categorical(model.config.numItems).logLikelihood(labels.item, out.itemEta)); // [E]
       }
-      if (chunk.valueEta !== undefined) {
-        value = model.family!.loss(chunk.valueLabel!, chunk.valueEta);
-        ll.push(model.family!.logLikelihood(chunk.valueLabel!, chunk.valueEta));
-        mean = model.family!.mean(chunk.valueEta);
+      if (out.valueEta !== undefined) {
+        ll.push(model.family!.logLikelihood(labels.value!, out.valueEta)); // [E]
       }
+      const mean = out.valueEta === undefined ? undefined : model.family!.mean(out.valueEta); // [E]
       return {
         item: item?.dataSync(),
         value: value?.dataSync(),
         ll: ll.map((t) => t.dataSync()),
         mean: mean?.dataSync(),
-        y: chunk.valueLabel?.dataSync(),
+        y: labels.value?.dataSync(),
       };
     });
-    disposeChunk(chunk);
-    const n = chunk.examples.length;
+    disposeOutput(batch, out);
+    const n = examples.length;
     for (let i = 0; i < n; i++) {
       if (sums.item !== undefined) itemLoss += sums.item[i]!;
       if (sums.value !== undefined) valueLoss += sums.value[i]!;
@@ -214,25 +181,25 @@ export function predict(model: Model, data: Sequences, options: EvaluateOptions 
   const itemEta = what.item ? new Float32Array(n * J) : undefined;
   const valueMean = what.value ? new Float32Array(n) : undefined;
   const valueEta = what.value ? new Float32Array(n * natural) : undefined;
-  for (const chunk of outputs(model, data, options)) {
-    const rows = chunk.examples.map((e) => order.get(`${e[0]}:${e[1]}`)!);
+  for (const { examples: chunk, batch, out } of outputs(model, data, options)) {
+    const rows = chunk.map((e) => order.get(`${e[0]}:${e[1]}`)!);
     tf.tidy(() => {
-      if (chunk.itemEta !== undefined) {
-        const eta = chunk.itemEta.dataSync(), probabilities = tf.softmax(chunk.itemEta).dataSync();
+      if (out.itemEta !== undefined) {
+        const eta = out.itemEta.dataSync(), probabilities = tf.softmax(out.itemEta).dataSync();
         rows.forEach((r, i) => {
           itemEta!.set(eta.subarray(i * J, (i + 1) * J), r * J);
           itemProbabilities!.set(probabilities.subarray(i * J, (i + 1) * J), r * J);
         });
       }
-      if (chunk.valueEta !== undefined) {
-        const eta = chunk.valueEta.dataSync(), mean = model.family!.mean(chunk.valueEta).dataSync();
+      if (out.valueEta !== undefined) {
+        const eta = out.valueEta.dataSync(), mean = model.family!.mean(out.valueEta).dataSync();
         rows.forEach((r, i) => {
           valueEta!.set(eta.subarray(i * natural, (i + 1) * natural), r * natural);
           valueMean![r] = mean[i]!;
         });
       }
     });
-    disposeChunk(chunk);
+    disposeOutput(batch, out);
   }
   return {
     examples,
@@ -292,10 +259,8 @@ export function attentionWeights(
   validateData(model, one, "attentionWeights");
   const batch = makeBatch(one, [[0, position]], { truncateAfterTarget: false });
   const out = forward(model, batch);
-  disposeBatch(batch);
-  out.itemEta?.dispose();
-  out.valueEta?.dispose();
-  return out.attention.map((a) => {
+  disposeOutput(batch, out);
+  return out.attention!.map((a) => {
     const w = (a.arraySync() as number[][][][])[0]!;
     a.dispose();
     return w;

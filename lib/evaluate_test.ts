@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import "./backend.ts";
-import { listExamples, makeBatch, type Sequences } from "./data.ts";
+import { listExamples, type Sequences } from "./data.ts";
 import { attentionWeights, evaluate, predict } from "./evaluate.ts";
 import { createFm, fmConfig } from "./fm.ts";
-import { createEfa, disposeModel, efaConfig } from "./model.ts";
-import { exampleLosses } from "./objective.ts";
+import { createEfa, efaConfig } from "./model.ts";
+import { disposeModel, forward, lossTerms } from "./objective.ts";
+import { makeBatch } from "./plan.ts";
 
 const DATA: Sequences = {
   items: [[1, 2, 3], [3, 1], [2, 2, 1, 3]],
@@ -25,7 +26,7 @@ Deno.test("evaluate() averages the per-example losses, log-likelihoods and squar
   const model = createEfa(JOINT, { seed: 2 });
   const result = evaluate(model, DATA, { batchSize: 2 }); // several batches
   const batch = makeBatch(DATA, listExamples(DATA));
-  const losses = exampleLosses(model, batch);
+  const losses = lossTerms(model, forward(model, batch), batch.labels);
   const item = Array.from(losses.item!.dataSync()), value = Array.from(losses.value!.dataSync());
   const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
   assert.equal(result.count, 9);
@@ -93,16 +94,16 @@ Deno.test("evaluate() and predict() leak no tensors", () => {
 Deno.test("evaluate() and predict() give the same numbers on the fast and the reference path", () => {
   for (const direction of ["unidirectional", "bidirectional"] as const) {
     const model = createEfa(efaConfig({ ...JOINT, direction }), { seed: 5 });
-    const fast = evaluate(model, DATA, { path: "fast", batchSize: 3 });
-    const reference = evaluate(model, DATA, { path: "reference", batchSize: 3 });
+    const fast = evaluate(model, DATA, { batchSize: 3 });
+    const reference = evaluate(model, DATA, { layout: "padded", batchSize: 3 });
     for (const key of ["loss", "itemLoss", "valueLoss", "logLikelihood", "mse"] as const) {
       assert.ok(
         Math.abs(fast[key]! - reference[key]!) < 1e-5,
         `${direction} ${key}: ${fast[key]} vs ${reference[key]}`,
       );
     }
-    const a = predict(model, DATA, { path: "fast" }),
-      b = predict(model, DATA, { path: "reference" });
+    const a = predict(model, DATA),
+      b = predict(model, DATA, { layout: "padded" });
     assert.deepEqual(a.examples, b.examples);
     a.valueMean!.forEach((v, i) => assert.ok(Math.abs(v - b.valueMean![i]!) < 1e-5));
     a.itemProbabilities!.forEach((v, i) =>

@@ -17,7 +17,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { TfTensor } from "./_types.ts";
-import { logSumExpLast } from "./layers.ts";
+import { logSumExpLast } from "./_ops.ts";
 import type { SeedStream } from "./random.ts";
 
 /** The names of the families this package implements. */
@@ -88,7 +88,7 @@ const LANCZOS = [
  *
  * @example Factorials
  * ```ts
- * import { logGamma } from "@efa/efa";
+ * import { logGamma } from "./families.ts";
  * import assert from "node:assert/strict";
  *
  * assert.ok(Math.abs(logGamma(6) - Math.log(120)) < 1e-12);
@@ -195,7 +195,7 @@ export interface GaussianOptions {
  *
  * @example Log-likelihood of a standard normal at its mean
  * ```ts
- * import { gaussian } from "@efa/efa";
+ * import { gaussian } from "./families.ts";
  * import * as tf from "@tensorflow/tfjs";
  * import assert from "node:assert/strict";
  *
@@ -246,7 +246,7 @@ export function gaussian(options: GaussianOptions = {}): ExponentialFamily {
  *
  * @example The mean is the first output
  * ```ts
- * import { gaussianLearnedVariance } from "@efa/efa";
+ * import { gaussianLearnedVariance } from "./families.ts";
  * import * as tf from "@tensorflow/tfjs";
  * import assert from "node:assert/strict";
  *
@@ -330,7 +330,7 @@ export type PoissonVariant = "standard" | "shifted-count" | "shifted-rate";
  *
  * @example The shifted-count mean adds one
  * ```ts
- * import { poisson } from "@efa/efa";
+ * import { poisson } from "./families.ts";
  * import * as tf from "@tensorflow/tfjs";
  * import assert from "node:assert/strict";
  *
@@ -394,7 +394,7 @@ export function poisson(variant: PoissonVariant = "standard"): ExponentialFamily
  *
  * @example The mean is the sigmoid
  * ```ts
- * import { bernoulli } from "@efa/efa";
+ * import { bernoulli } from "./families.ts";
  * import * as tf from "@tensorflow/tfjs";
  * import assert from "node:assert/strict";
  *
@@ -439,7 +439,7 @@ export function bernoulli(): ExponentialFamily {
  *
  * @example Uniform logits give log(classes)
  * ```ts
- * import { categorical } from "@efa/efa";
+ * import { categorical } from "./families.ts";
  * import * as tf from "@tensorflow/tfjs";
  * import assert from "node:assert/strict";
  *
@@ -514,7 +514,8 @@ export interface FamilySpec {
  *
  * @example Round-trip a family through its spec
  * ```ts
- * import { familyFromSpec, poisson } from "@efa/efa";
+ * import { familyFromSpec } from "@efa/efa";
+ * import { poisson } from "./families.ts";
  * import assert from "node:assert/strict";
  *
  * const f = poisson("shifted-rate");

@@ -1,6 +1,6 @@
 /**
  * The paper's baselines, exponential family embeddings (Rudolph et al., 2016),
- * called "FM" (factor models) in the authors' code (EFA.md section 1.3). They
+ * called "FM" (factor models) in the authors' code (`docs/EFA.md` section 1.3). They
  * are EFA with the attention replaced by a fixed, uniform context weighting.
  *
  * - Categorical FM (`target: "item"`): a CBOW-like sum of the context's item
@@ -20,18 +20,11 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { TfTensor } from "./_types.ts";
-import { type Batch, checkBatch } from "./data.ts";
+import { checkBatch, type PaddedBatch } from "./data.ts";
 import { type ExponentialFamily, familyFromSpec, type FamilySpec } from "./families.ts";
-import {
-  addDense,
-  dense,
-  embeddingLookup,
-  type ModelParameters,
-  param,
-  uniformVariable,
-} from "./layers.ts";
+import { addDense, embeddingLookup, type ModelParameters, param, uniformVariable } from "./_ops.ts";
 import { SeedStream } from "./random.ts";
-import type { CreateOptions, EfaOutput } from "./model.ts";
+import type { CreateOptions, ModelOutput } from "./model.ts";
 
 /** Every setting of an FM baseline; see {@link fmConfig} for defaults. */
 export interface FmConfig {
@@ -182,7 +175,7 @@ export function createFm(config: FmConfig, options: CreateOptions = {}): FmModel
 }
 
 /** The 0/1 weight of each token in each row's context, `[B, T]`. */
-function contextWeights(model: FmModel, batch: Batch): TfTensor {
+function contextWeights(model: FmModel, batch: PaddedBatch): TfTensor {
   return tf.tidy(() => {
     const [B, T] = batch.items.shape as [number, number];
     const pos = tf.reshape(tf.range(0, T, 1, "int32"), [1, T]); // [1, T]
@@ -210,7 +203,7 @@ function contextWeights(model: FmModel, batch: Batch): TfTensor {
  * masked observation (same output shape as EFA's, without attention).
  *
  * @param model The model.
- * @param batch The batch (see {@link makeBatch}).
+ * @param batch A padded batch (see `makeBatch`).
  * @returns Item logits or value natural parameters.
  * @throws {TypeError} When the batch has the wrong shapes or lacks values.
  *
@@ -226,7 +219,7 @@ function contextWeights(model: FmModel, batch: Batch): TfTensor {
  * disposeModel(model);
  * ```
  */
-export function fmForward(model: FmModel, batch: Batch): EfaOutput {
+export function fmForward(model: FmModel, batch: PaddedBatch): ModelOutput {
   checkBatch(batch, "fmForward");
   const { config, params } = model;
   if (config.target === "value" && batch.values === undefined) {
@@ -240,7 +233,8 @@ export function fmForward(model: FmModel, batch: Batch): EfaOutput {
       if (config.maskToken) {
         s = tf.add(s, tf.slice(param(params, "alpha"), [config.numItems + 1, 0], [1, -1]));
       }
-      return { itemEta: dense(params, "itemOutput", s), attention: [] }; // [B, J]
+      // W^T s_i as a plain matmul: tfjs's own gradient, which the committed FM results were trained with.
+      return { itemEta: tf.matMul(s, param(params, "itemOutput.kernel")) }; // [B, J]
     }
     const wy = tf.mul(w, batch.values!); // [B, T]
     const count = tf.maximum(tf.sum(w, 1, true), 1); // [B, 1]
@@ -249,6 +243,16 @@ export function fmForward(model: FmModel, batch: Batch): EfaOutput {
     const targetItem = tf.sum(tf.mul(batch.items, tf.oneHot(batch.target, T, 1, 0, "int32")), 1); // [B]
     const rho = embeddingLookup(param(params, "rho"), targetItem); // [B, K]
     const eta = tf.sum(tf.mul(rho, context), 1, true); // [B, 1]
-    return { valueEta: model.family!.naturalParameter(eta), attention: [] };
+    return { valueEta: model.family!.naturalParameter(eta) };
   });
+}
+
+/**
+ * Frees the tensors of an FM baseline (see `disposeModel` for either kind).
+ *
+ * @param model The model.
+ */
+export function disposeFm(model: FmModel): void {
+  Object.values(model.params).forEach((p) => p.dispose());
+  model.neighborMatrix?.dispose();
 }

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import "./backend.ts";
-import { disposeBatch, makeBatch, type Sequences } from "./data.ts";
+import { disposeBatch, type Sequences } from "./data.ts";
+import { makeBatch } from "./plan.ts";
 import { createFm, fmConfig, fmForward, type FmModel } from "./fm.ts";
-import { disposeModel } from "./model.ts";
+import { disposeModel } from "./objective.ts";
 
 function setTable(model: FmModel, name: string, rows: number[][]): void {
   model.params[name]!.assign(tf.tensor2d(rows));

@@ -15,7 +15,7 @@
  * eta_i   = unembed(h_i)                                              [B, natural]
  * ```
  *
- * One config covers every model of the paper (EFA.md section 1.2): the
+ * One config covers every model of the paper (`docs/EFA.md` section 1.2): the
  * categorical EFA (`target: "item"`, Instacart and MovieLens exp-1), the value
  * EFA (`target: "value"`: synthetic Gaussian, MovieLens exp-2 Poisson), the
  * spatial EFA (coordinates as attributes through an MLP, no positions,
@@ -27,21 +27,23 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { TfTensor } from "./_types.ts";
-import { afterAttention, embedTokens } from "./_efa_parts.ts";
-import { type Batch, checkBatch } from "./data.ts";
-import { type ExponentialFamily, familyFromSpec, type FamilySpec } from "./families.ts";
 import {
   addDense,
-  addMultiHeadAttention,
+  addLayerNorm,
   constantVariable,
   dense,
   embeddingLookup,
   glorotVariable,
+  layerNorm,
+  linear,
   type ModelParameters,
-  multiHeadAttention,
+  param,
   uniformVariable,
-} from "./layers.ts";
+} from "./_ops.ts";
+import { checkBatch, type PaddedBatch, type RowsBatch, type TokenRows } from "./data.ts";
+import { type ExponentialFamily, familyFromSpec, type FamilySpec } from "./families.ts";
 import { SeedStream } from "./random.ts";
+import { checkShapes, type Tensor } from "./shapes.ts";
 
 /** How item ids become vectors. */
 export type ItemEmbedding =
@@ -377,111 +379,434 @@ export function createEfa(config: EfaConfig, options: CreateOptions = {}): EfaMo
   return { kind: "efa", config, params, family, itemFeatures };
 }
 
-function addLayerNorm(params: ModelParameters, name: string, width: number): void {
-  params[`${name}.gamma`] = constantVariable([width], 1, `${name}.gamma`);
-  params[`${name}.beta`] = constantVariable([width], 0, `${name}.beta`);
-}
-
-/** What one forward pass of EFA returns for a batch. */
-export interface EfaOutput {
-  /** Natural parameters (logits) of the masked item, `[batch, numItems]`, for `"item"` and `"joint"`. */
-  readonly itemEta?: TfTensor;
-  /** Natural parameters of the masked value, `[batch, natural]`, for `"value"` and `"joint"`. */
-  readonly valueEta?: TfTensor;
-  /** Attention weights of each layer, `[batch, heads, time, time]` (item pass for `"joint"`). */
-  readonly attention: TfTensor[];
+/**
+ * Frees the tensors of an EFA model (see `disposeModel` for either kind).
+ *
+ * @param model The model.
+ */
+export function disposeEfa(model: EfaModel): void {
+  Object.values(model.params).forEach((p) => p.dispose());
+  model.itemFeatures?.dispose();
 }
 
 /**
- * Which keys each query may attend to, `[B, T, T]` (1 = allowed): keys must be
- * real tokens; unidirectional models also hide the future.
+ * Creates the parameters of a Keras `MultiHeadAttention` layer with
+ * `value_dim = key_dim`, stored as 2-D kernels (`[width, heads*key_dim]`) but
+ * initialised with the fans Keras computes for its 3-D `EinsumDense` kernels.
  */
-function attentionMask(
-  config: EfaConfig,
-  lengths: TfTensor,
-  target: TfTensor,
-  T: number,
+function addMultiHeadAttention(
+  params: ModelParameters,
+  name: string,
+  width: number,
+  heads: number,
+  keyDim: number,
+  rng: SeedStream,
+): void {
+  for (const proj of ["query", "key", "value"]) {
+    // Keras kernel shape (width, heads, key_dim): fan_in = heads*width, fan_out = key_dim*width.
+    params[`${name}.${proj}.kernel`] = glorotVariable(
+      [width, heads * keyDim],
+      [heads * width, keyDim * width],
+      rng,
+      `${name}.${proj}.kernel`,
+    );
+    params[`${name}.${proj}.bias`] = constantVariable([heads * keyDim], 0, `${name}.${proj}.bias`);
+  }
+  // Keras kernel shape (heads, key_dim, width): fan_in = key_dim*heads, fan_out = width*heads.
+  params[`${name}.output.kernel`] = glorotVariable(
+    [heads * keyDim, width],
+    [keyDim * heads, width * heads],
+    rng,
+    `${name}.output.kernel`,
+  );
+  params[`${name}.output.bias`] = constantVariable([width], 0, `${name}.output.bias`);
+}
+
+// ---------------------------------------------------------------------------
+// The forward pass, top to bottom: tokens, attention, block, encoder, heads.
+// ---------------------------------------------------------------------------
+
+/** What one forward pass of a model (EFA or FM) returns: natural parameters per example. */
+export interface ModelOutput {
+  /** Natural parameters (logits) of the masked item, `[example, numItems]`, for `"item"` and `"joint"`. */
+  readonly itemEta?: TfTensor;
+  /** Natural parameters of the masked value, `[example, natural]`, for `"value"` and `"joint"`. */
+  readonly valueEta?: TfTensor;
+  /** Attention weights of each layer, `[example, heads, time, time]` (padded EFA batches only; item pass for `"joint"`). */
+  readonly attention?: TfTensor[];
+}
+
+/**
+ * 1. Tokens: the vectors of rows of observations, `[R, T, W]`: the attribute
+ * embedding, the value embedding and the lag embedding, concatenated, mixed
+ * (when configured) and added to the positional embedding.
+ *
+ * @param model The model.
+ * @param rows Item ids, values and lags, `[R, T]`.
+ * @param maskAt Which positions are masked (bool `[R, T]`), or `null` for none.
+ * @param maskItem Whether a masked position also hides its item (item prediction).
+ * @returns The tokens, `[R, T, W]`.
+ */
+export function embedTokens(
+  model: EfaModel,
+  rows: TokenRows,
+  maskAt: TfTensor | null,
+  maskItem: boolean,
 ): TfTensor {
+  const { config, params } = model;
   return tf.tidy(() => {
+    const [R, T] = rows.items.shape as [number, number];
+    const parts: TfTensor[] = [];
+
+    // Attribute embedding alpha(x_j); a masked item becomes the mask token J+1.
+    const item = config.itemEmbedding;
+    if (item.kind === "table") {
+      const ids = maskItem && maskAt !== null
+        ? tf.where(maskAt, tf.fill([R, T], config.numItems + 1, "int32"), rows.items)
+        : rows.items; // [R, T]
+      parts.push(embeddingLookup(param(params, "item.embedding"), ids)); // [R, T, Di]
+    } else {
+      const features = tf.gather(model.itemFeatures!, rows.items); // [R, T, F]
+      parts.push(dense(params, "item.output", tf.relu(dense(params, "item.hidden", features)))); // [R, T, Di]
+    }
+
+    // Value embedding beta(y_j); a masked value is replaced by the mask.
+    const value = config.valueEmbedding;
+    if (value.kind !== "none") {
+      const y = rows.values!; // [R, T]
+      if (value.kind === "table") {
+        const truncated = tf.cast(tf.mul(tf.sign(y), tf.floor(tf.abs(y))), "int32"); // int(y), toward zero
+        let ids = tf.where(
+          tf.less(truncated, 0),
+          tf.add(truncated, tf.scalar(value.size, "int32")),
+          truncated,
+        ); // Keras 3 take()
+        if (maskAt !== null) ids = tf.where(maskAt, tf.fill([R, T], value.maskIndex, "int32"), ids); // [R, T]
+        parts.push(embeddingLookup(param(params, "value.embedding"), ids)); // [R, T, Dv]
+      } else {
+        let v = dense(
+          params,
+          "value.output",
+          tf.relu(dense(params, "value.hidden", tf.expandDims(y, 2))),
+        ); // [R, T, Dv]
+        if (maskAt !== null) {
+          const maskRow = tf.slice(param(params, "value.mask"), [1, 0], [1, value.dim]); // [1, Dv]
+          const m = tf.expandDims(tf.cast(maskAt, "float32"), 2); // [R, T, 1]
+          v = tf.add(tf.mul(v, tf.sub(1, m)), tf.mul(maskRow, m)); // [R, T, Dv]
+        }
+        parts.push(v);
+      }
+    }
+
+    // Lag-group embedding (spatio-temporal tokens from earlier days).
+    if (config.lagGroups > 0) {
+      parts.push(embeddingLookup(param(params, "lag.embedding"), rows.lags!)); // [R, T, Dl]
+    }
+
+    let x = parts.length === 1 ? parts[0]! : tf.concat(parts, 2); // [R, T, Di+Dv+Dl]
+    if (config.tokenMixer !== null) {
+      x = dense(params, "mixer.output", tf.relu(dense(params, "mixer.hidden", x))); // [R, T, W]
+    }
+    if (config.positionEmbedding) {
+      x = tf.add(x, tf.slice(param(params, "position.embedding"), [0, 0], [T, -1])); // [R, T, W]
+    }
+    return x;
+  });
+}
+
+/** The additive logit bias of a key that may not be attended to (Keras' masked softmax). */
+export const MASKED_LOGIT = -1e9;
+
+/**
+ * 2. The one attention kernel, every layout's:
+ * `softmax(q k^T / sqrt(key_dim) + bias) v`, heads folded into the batch axis.
+ * A bias of {@link MASKED_LOGIT} hides a key.
+ *
+ * @param query Queries, `[batch, query, key_dim]`.
+ * @param keys Keys, `[batch, key, key_dim]`.
+ * @param values Values, `[batch, key, value_dim]`.
+ * @param bias Added to the logits, `[batch, query, key]` or `[query, key]` for every batch row.
+ * @returns The output `[batch, query, value_dim]` and the weights `[batch, query, key]`.
+ * @throws {TypeError} When the shapes do not agree.
+ *
+ * @example Attention over two keys, the second hidden by the bias
+ * ```ts
+ * import { attend, named } from "@efa/efa";
+ * import * as tf from "@tensorflow/tfjs";
+ * import assert from "node:assert/strict";
+ *
+ * const q = named(tf.tensor3d([[[0]]]), "batch query key_dim");
+ * const k = named(tf.tensor3d([[[1], [2]]]), "batch key key_dim");
+ * const even = attend(q, k, named(k, "batch key value_dim"));
+ * assert.deepEqual(Array.from(even.weights.dataSync()), [0.5, 0.5]);
+ * assert.deepEqual(Array.from(even.output.dataSync()), [1.5]);
+ * const bias = named(tf.tensor2d([[0, -1e9]]), "query key");
+ * assert.deepEqual(Array.from(attend(q, k, named(k, "batch key value_dim"), bias).output.dataSync()), [1]);
+ * ```
+ */
+export function attend(
+  query: Tensor<"batch query key_dim">,
+  keys: Tensor<"batch key key_dim">,
+  values: Tensor<"batch key value_dim">,
+  bias?: Tensor<"batch query key"> | Tensor<"query key">,
+): { output: Tensor<"batch query value_dim">; weights: Tensor<"batch query key"> } {
+  const dims = checkShapes("attend", {
+    query: [query, "batch query key_dim", "float32"],
+    keys: [keys, "batch key key_dim", "float32"],
+    values: [values, "batch key value_dim", "float32"],
+  });
+  if (bias !== undefined) {
+    checkShapes(
+      "attend",
+      { bias: [bias, bias.rank === 2 ? "query key" : "batch query key"] },
+      dims,
+    );
+  }
+  return tf.tidy(() => {
+    let logits = tf.mul(tf.matMul(query, keys, false, true), 1 / Math.sqrt(dims["key_dim"]!)); // [batch, query, key]
+    if (bias !== undefined) logits = tf.add(logits, bias);
+    const weights = tf.softmax(logits); // [batch, query, key]
+    const output = tf.matMul(weights, values); // [batch, query, value_dim]
+    return {
+      output: output as Tensor<"batch query value_dim">,
+      weights: weights as Tensor<"batch query key">,
+    };
+  });
+}
+
+/**
+ * `[R, T, H*K] -> [R*H, T, K]`: heads into the batch axis (3-D batched matmuls are faster in tfjs).
+ *
+ * @param t Per-token projections of all heads, `[R, T, H*K]`.
+ * @param heads The number of heads H.
+ * @returns `[R*H, T, K]`.
+ */
+export function headsAsBatch(t: TfTensor, heads: number): TfTensor {
+  const [R, T, HK] = t.shape as [number, number, number];
+  return tf.reshape(tf.transpose(tf.reshape(t, [R, T, heads, HK / heads]), [0, 2, 1, 3]), [
+    R * heads,
+    T,
+    HK / heads,
+  ]); // [R*H, T, K]
+}
+
+/**
+ * `[R*H, T, K] -> [R, T, H*K]`, the inverse of {@link headsAsBatch}.
+ *
+ * @param t Per-head outputs, `[R*H, T, K]`.
+ * @param heads The number of heads H.
+ * @returns `[R, T, H*K]`.
+ */
+export function batchAsHeads(t: TfTensor, heads: number): TfTensor {
+  const [RH, T, K] = t.shape as [number, number, number];
+  return tf.reshape(tf.transpose(tf.reshape(t, [RH / heads, heads, T, K]), [0, 2, 1, 3]), [
+    RH / heads,
+    T,
+    heads * K,
+  ]); // [R, T, H*K]
+}
+
+/**
+ * Layer `l`'s query, key and value weights fused into one kernel `[W, k*H*K]`
+ * and bias (one matmul instead of three; the same values).
+ *
+ * @param model The model.
+ * @param l The layer.
+ * @param parts Which projections, in order.
+ * @returns The fused kernel and bias.
+ */
+export function fusedProjection(
+  model: EfaModel,
+  l: number,
+  parts: readonly ("query" | "key" | "value")[],
+): [TfTensor, TfTensor] {
+  const p = model.params, name = `layer${l}.attention`;
+  return [
+    tf.concat(parts.map((q) => param(p, `${name}.${q}.kernel`)), 1), // [W, k*HK]
+    tf.concat(parts.map((q) => param(p, `${name}.${q}.bias`)), 0), // [k*HK]
+  ];
+}
+
+/**
+ * Multi-head attention of layer `l`, Keras-style (biases on every projection,
+ * no dropout): the tokens `x` attend to each other, or, given `query`, those
+ * queries attend to `x`.
+ *
+ * @param model The model.
+ * @param l The layer.
+ * @param x The tokens giving keys and values, `[R, T, W]`.
+ * @param options `query`: other query tokens `[R, Q, W]` (default `x`); `bias`: `[R*H, Q, T]` or `[Q, T]`.
+ * @returns The output `[R, Q, W]` and the weights `[R*H, Q, T]`.
+ */
+export function multiHeadAttention(
+  model: EfaModel,
+  l: number,
+  x: TfTensor,
+  options: { readonly query?: TfTensor; readonly bias?: TfTensor } = {},
+): { output: TfTensor; weights: TfTensor } {
+  const { heads, keyDim } = model.config;
+  const HK = heads * keyDim;
+  const name = `layer${l}.attention`;
+  let q: TfTensor, k: TfTensor, v: TfTensor;
+  if (options.query === undefined) {
+    const [w, b] = fusedProjection(model, l, ["query", "key", "value"]);
+    [q, k, v] = tf.split(linear(x, w, b), [HK, HK, HK], 2).map((t) => headsAsBatch(t, heads)) as [
+      TfTensor,
+      TfTensor,
+      TfTensor,
+    ]; // [R*H, T, K] each
+  } else {
+    const [w, b] = fusedProjection(model, l, ["key", "value"]);
+    [k, v] = tf.split(linear(x, w, b), [HK, HK], 2).map((t) => headsAsBatch(t, heads)) as [
+      TfTensor,
+      TfTensor,
+    ]; // [R*H, T, K] each
+    q = headsAsBatch(dense(model.params, `${name}.query`, options.query), heads); // [R*H, Q, K]
+  }
+  const { output, weights } = attend(
+    q as Tensor<"batch query key_dim">,
+    k as Tensor<"batch key key_dim">,
+    v as Tensor<"batch key value_dim">,
+    options.bias as Tensor<"batch query key"> | undefined,
+  ); // [R*H, Q, K], [R*H, Q, T]
+  return {
+    output: dense(model.params, `${name}.output`, batchAsHeads(output, heads)), // [R, Q, W]
+    weights,
+  };
+}
+
+/**
+ * 3. The rest of layer `l` after attention: `x + attention`, then (when
+ * configured) LayerNorm, the feed-forward block with its residual, and
+ * LayerNorm again (post-LN, as the temperature model).
+ *
+ * @param model The model.
+ * @param l The layer.
+ * @param x The layer's input, `[..., W]`.
+ * @param attention The attention output, `[..., W]`.
+ * @returns The layer's output, `[..., W]`.
+ */
+export function block(model: EfaModel, l: number, x: TfTensor, attention: TfTensor): TfTensor {
+  const { config, params } = model;
+  return tf.tidy(() => {
+    let h = tf.add(x, attention); // [..., W]
+    if (config.layerNorm) h = layerNorm(params, `layer${l}.norm1`, h, config.layerNormEpsilon);
+    if (config.feedForward > 0) {
+      const ffn = dense(
+        params,
+        `layer${l}.ffn.output`,
+        tf.relu(dense(params, `layer${l}.ffn.hidden`, h)),
+      ); // [..., W]
+      h = tf.add(h, ffn);
+      if (config.layerNorm) h = layerNorm(params, `layer${l}.norm2`, h, config.layerNormEpsilon);
+    }
+    return h;
+  });
+}
+
+/**
+ * 4. The encoder: `L` layers of attention and block over rows of tokens.
+ * With `bias`, padding and (unidirectional) hidden keys are masked; with
+ * `lastLayerAt` (one 1 per row, `[R, T]`), the last layer runs only at that
+ * position (its keys and values still come from every token), which is all
+ * the heads read.
+ *
+ * @param model The model.
+ * @param x The tokens, `[R, T, W]`.
+ * @param options The attention bias `[R*H, T, T]` and the last layer's position.
+ * @returns Every token after the last layer `[R, T, W]` (or the one at `lastLayerAt`, `[R, W]`) and each layer's weights `[R*H, T, T]` (all but the last with `lastLayerAt`).
+ */
+export function encode(
+  model: EfaModel,
+  x: TfTensor,
+  options: { readonly bias?: TfTensor; readonly lastLayerAt?: TfTensor } = {},
+): { hidden: TfTensor; attention: TfTensor[] } {
+  const L = model.config.layers;
+  const attention: TfTensor[] = [];
+  const bias = options.bias === undefined ? {} : { bias: options.bias };
+  for (let l = 0; l < L; l++) {
+    if (l === L - 1 && options.lastLayerAt !== undefined) {
+      const xt = tf.sum(tf.mul(x, tf.expandDims(options.lastLayerAt, 2)), 1); // [R, W] the target rows
+      const [R, W] = xt.shape as [number, number];
+      const { output } = multiHeadAttention(model, l, x, {
+        query: tf.reshape(xt, [R, 1, W]),
+        ...bias,
+      }); // [R, 1, W]
+      return { hidden: block(model, l, xt, tf.reshape(output, [R, W])), attention }; // [R, W]
+    }
+    const { output, weights } = multiHeadAttention(model, l, x, bias); // [R, T, W]
+    attention.push(weights); // [R*H, T, T]
+    x = block(model, l, x, output); // [R, T, W]
+  }
+  return { hidden: x, attention };
+}
+
+/**
+ * The rows of `x` `[S, n, W]` at flat positions `s*n + i` (`[E]`; every row, in order, when `null`).
+ *
+ * @param x The tokens, `[S, n, W]`.
+ * @param flat The flat positions, `[E]` int32, or `null`.
+ * @returns `[E, W]`.
+ */
+export function rowsAt(x: TfTensor, flat: TfTensor | null): TfTensor {
+  const [S, n, W] = x.shape as [number, number, number];
+  const rows = tf.reshape(x, [S * n, W]); // [S*n, W]
+  return flat === null ? rows : embeddingLookup(rows, flat); // [E, W]
+}
+
+/**
+ * 5. The heads: the unembedding of the masked item (logits `[E, J]`), and
+ * the value head (hidden ReLU layers, then the family's natural parameter
+ * `[E, natural]`).
+ *
+ * @param model The model.
+ * @param h The representation at each target, `[E, W]`.
+ * @param what Which head.
+ * @returns The natural parameters.
+ */
+export function head(model: EfaModel, h: TfTensor, what: "item" | "value"): TfTensor {
+  if (what === "item") return dense(model.params, "itemOutput", h); // [E, J]
+  let x = h; // [E, W]
+  model.config.head.forEach((_, i) => (x = tf.relu(dense(model.params, `head${i}`, x)))); // [E, hidden]
+  return model.family!.naturalParameter(dense(model.params, "valueOutput", x)); // [E, natural]
+}
+
+/**
+ * Which keys each query may see, as an additive bias `[B*H, T, T]`: keys must
+ * be real tokens; unidirectional models also hide the future (`"causal"`) or
+ * everything after the target (`"prefix"`).
+ */
+function attentionBias(model: EfaModel, batch: PaddedBatch): TfTensor {
+  const { config } = model;
+  return tf.tidy(() => {
+    const [B, T] = batch.items.shape as [number, number];
     const keyPos = tf.reshape(tf.range(0, T, 1, "int32"), [1, 1, T]); // [1, 1, T]
     const queryPos = tf.reshape(tf.range(0, T, 1, "int32"), [1, T, 1]); // [1, T, 1]
-    let allowed = tf.less(keyPos, tf.reshape(lengths, [-1, 1, 1])); // [B, 1, T]
+    let allowed = tf.less(keyPos, tf.reshape(batch.lengths, [-1, 1, 1])); // [B, 1, T]
     if (config.direction === "unidirectional") {
       const visible = config.unidirectionalMask === "causal"
         ? tf.lessEqual(keyPos, queryPos) // [1, T, T]
-        : tf.lessEqual(keyPos, tf.reshape(target, [-1, 1, 1])); // [B, 1, T]
+        : tf.lessEqual(keyPos, tf.reshape(batch.target, [-1, 1, 1])); // [B, 1, T]
       allowed = tf.logicalAnd(allowed, visible);
     }
-    return tf.cast(tf.broadcastTo(allowed, [lengths.shape[0]!, T, T]), "float32"); // [B, T, T]
+    const mask = tf.cast(tf.broadcastTo(allowed, [B, T, T]), "float32"); // [B, T, T]
+    const bias = tf.mul(tf.sub(1, mask), MASKED_LOGIT); // [B, T, T]
+    const H = config.heads;
+    return tf.reshape(tf.broadcastTo(tf.expandDims(bias, 1), [B, H, T, T]), [B * H, T, T]); // [B*H, T, T]
   });
 }
 
 /**
- * Runs the attention stack on a batch with the target position masked, and
- * returns the final representation of every token.
+ * The forward pass of EFA on a padded batch (one row per example, the
+ * notebooks' layout, see `makeBatch`) or on equal-length rows (the `"rows"`
+ * layout of the training plan): the natural parameters of each row's masked
+ * observation. Masked copies and two streams are `forward`'s (`_whole_sequences.ts`).
  *
  * @param model The model.
  * @param batch The batch.
- * @param maskItem Whether the target's item is hidden (item prediction) or shown (value prediction).
- * @returns The tokens after the last layer, `[batch, time, width]`, and the attention weights.
- */
-function encode(
-  model: EfaModel,
-  batch: Batch,
-  maskItem: boolean,
-): { hidden: TfTensor; attention: TfTensor[] } {
-  const { config, params } = model;
-  const T = batch.items.shape[1]!;
-  const attention: TfTensor[] = [];
-  const hidden = tf.tidy(() => {
-    // 1. Tokens: [alpha(x_j); beta(y_j); lag_j] (-> mixer) + p_j, with the target masked.
-    const isTarget = tf.cast(tf.oneHot(batch.target, T), "bool"); // [B, T]
-    let x = embedTokens(model, batch, isTarget, maskItem, dense); // [B, T, W]
-
-    // 2. L attention layers with residual connections (post-LN and FFN when configured).
-    const mask = attentionMask(config, batch.lengths, batch.target, T); // [B, T, T]
-    for (let l = 0; l < config.layers; l++) {
-      const { output, weights } = multiHeadAttention(
-        params,
-        `layer${l}.attention`,
-        x,
-        mask,
-        config.heads,
-      );
-      attention.push(tf.keep(weights)); // [B, H, T, T]
-      x = afterAttention(model, l, x, output, dense); // [B, T, W]
-    }
-    return x; // [B, T, W]
-  });
-  return { hidden, attention };
-}
-
-/** The representation at each row's target position: `[B, T, W] -> [B, W]`. */
-function atTarget(hidden: TfTensor, target: TfTensor): TfTensor {
-  return tf.tidy(() => {
-    const [B, T, W] = hidden.shape as [number, number, number];
-    const rows = tf.add(tf.mul(tf.range(0, B, 1, "int32"), tf.scalar(T, "int32")), target); // [B] flat row of each target
-    return embeddingLookup(tf.reshape(hidden, [B * T, W]), rows); // [B, W]
-  });
-}
-
-/** The value head: hidden ReLU layers, then the natural parameter of the family. */
-function valueHead(model: EfaModel, h: TfTensor): TfTensor {
-  return tf.tidy(() => {
-    let x = h; // [B, W]
-    model.config.head.forEach((_, i) => (x = tf.relu(dense(model.params, `head${i}`, x)))); // [B, hidden]
-    return model.family!.naturalParameter(dense(model.params, "valueOutput", x)); // [B, natural]
-  });
-}
-
-/**
- * The forward pass of the reference (one padded row per example) path: the
- * natural parameters of each row's masked observation.
- *
- * @param model The model.
- * @param batch The batch (see {@link makeBatch}).
- * @returns Item logits and/or value natural parameters, and the attention weights.
+ * @returns Item logits and/or value natural parameters (padded batches: and the attention weights).
  * @throws {TypeError} When the batch has the wrong shapes or lacks values or lags the model needs.
+ * @throws {RangeError} When the rows are longer than the model's `maxLength`.
  *
  * @example Natural parameters of three masked items
  * ```ts
@@ -492,17 +817,17 @@ function valueHead(model: EfaModel, h: TfTensor): TfTensor {
  * const batch = makeBatch({ items: [[1, 2, 3]] }, [[0, 0], [0, 1], [0, 2]]);
  * const out = efaForward(model, batch);
  * assert.deepEqual(out.itemEta!.shape, [3, 5]);
- * assert.deepEqual(out.attention[0]!.shape, [3, 2, 3, 3]);
+ * assert.deepEqual(out.attention![0]!.shape, [3, 2, 3, 3]);
  * disposeBatch(batch);
  * disposeModel(model);
  * ```
  */
-export function efaForward(model: EfaModel, batch: Batch): EfaOutput {
+export function efaForward(model: EfaModel, batch: PaddedBatch | RowsBatch): ModelOutput {
   const { config } = model;
-  const { time } = checkBatch(batch, "efaForward");
-  if (time > config.maxLength) {
+  const { batch: B, time: T } = checkBatch(batch, "efaForward");
+  if (T > config.maxLength) {
     throw new RangeError(
-      `efaForward(): expected sequences of at most ${config.maxLength} tokens, got ${time}`,
+      `efaForward(): expected sequences of at most ${config.maxLength} tokens, got ${T}`,
     );
   }
   if (config.valueEmbedding.kind !== "none" && batch.values === undefined) {
@@ -511,47 +836,32 @@ export function efaForward(model: EfaModel, batch: Batch): EfaOutput {
   if (config.lagGroups > 0 && batch.lags === undefined) {
     throw new TypeError("efaForward(): expected batch.lags, because the model has lag groups");
   }
-  const out: { itemEta?: TfTensor; valueEta?: TfTensor; attention: TfTensor[] } = {
-    attention: [],
-  };
+  const H = config.heads;
+  const out: { itemEta?: TfTensor; valueEta?: TfTensor; attention?: TfTensor[] } = {};
+  const pass = (what: "item" | "value"): TfTensor[] =>
+    tf.tidy(() => {
+      if (batch.layout === "rows") {
+        const x = embedTokens(model, batch, batch.maskAt.bool, what === "item"); // [B, T, W]
+        const { hidden } = encode(model, x, { lastLayerAt: batch.maskAt.float }); // [B, W]
+        return [head(model, hidden, what)];
+      }
+      const isTarget = tf.cast(tf.oneHot(batch.target, T), "bool"); // [B, T]
+      const x = embedTokens(model, batch, isTarget, what === "item"); // [B, T, W]
+      const { hidden, attention } = encode(model, x, { bias: attentionBias(model, batch) }); // [B, T, W]
+      const flat = tf.add(tf.mul(tf.range(0, B, 1, "int32"), tf.scalar(T, "int32")), batch.target); // [B]
+      const weights = attention.map((w) => tf.reshape(w, [B, H, T, T])); // [B, H, T, T] each
+      return [head(model, rowsAt(hidden, flat), what), ...weights];
+    });
   if (config.target !== "value") {
-    const { hidden, attention } = encode(model, batch, true);
-    out.itemEta = tf.tidy(() => dense(model.params, "itemOutput", atTarget(hidden, batch.target))); // [B, J]
-    hidden.dispose();
-    out.attention = attention;
+    const [eta, ...attention] = pass("item");
+    out.itemEta = eta!;
+    if (attention.length > 0) out.attention = attention;
   }
   if (config.target !== "item") {
-    const { hidden, attention } = encode(model, batch, false);
-    out.valueEta = tf.tidy(() => valueHead(model, atTarget(hidden, batch.target))); // [B, natural]
-    hidden.dispose();
-    if (out.attention.length === 0) out.attention = attention;
-    else attention.forEach((a) => a.dispose());
+    const [eta, ...attention] = pass("value");
+    out.valueEta = eta!;
+    if (out.attention === undefined && attention.length > 0) out.attention = attention;
+    else tf.dispose(attention);
   }
   return out;
-}
-
-/**
- * Frees the tensors of a model.
- *
- * @param model The model.
- *
- * @example Create and free a model
- * ```ts
- * import { createEfa, disposeModel, efaConfig } from "@efa/efa";
- * import * as tf from "@tensorflow/tfjs";
- * import assert from "node:assert/strict";
- *
- * const before = tf.memory().numTensors;
- * disposeModel(createEfa(efaConfig(), { seed: 1 }));
- * assert.equal(tf.memory().numTensors, before);
- * ```
- */
-export function disposeModel(model: {
-  readonly params: ModelParameters;
-  readonly itemFeatures?: TfTensor | null;
-  readonly neighborMatrix?: TfTensor | null;
-}): void {
-  Object.values(model.params).forEach((p) => p.dispose());
-  model.itemFeatures?.dispose();
-  model.neighborMatrix?.dispose();
 }

@@ -1,18 +1,12 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import "./backend.ts";
-import { disposeBatch, makeBatch, type Sequences } from "./data.ts";
-import { countParameters, named, scaledDotProductAttention } from "../mod.ts";
+import { disposeBatch, type Sequences } from "./data.ts";
+import { makeBatch } from "./plan.ts";
+import { attend, countParameters, named } from "../mod.ts";
 import { createFm, fmConfig } from "./fm.ts";
-import {
-  createEfa,
-  disposeModel,
-  efaConfig,
-  type EfaConfigInput,
-  efaForward,
-  type EfaModel,
-} from "./model.ts";
-import { batchLoss, type Model, validateData } from "./objective.ts";
+import { createEfa, efaConfig, type EfaConfigInput, efaForward, type EfaModel } from "./model.ts";
+import { disposeModel, meanLoss, type Model, validateData } from "./objective.ts";
 import { SeedStream } from "./random.ts";
 
 // The paper's models (EFA.md section 1.2), built through the public API.
@@ -169,7 +163,9 @@ function natural(model: EfaModel, data: Sequences, examples: [number, number][])
   const out = efaForward(model, batch);
   const values = [...(out.itemEta?.dataSync() ?? []), ...(out.valueEta?.dataSync() ?? [])];
   tf.dispose(
-    [out.itemEta, out.valueEta, ...out.attention].filter((t) => t !== undefined) as tf.Tensor[],
+    [out.itemEta, out.valueEta, ...(out.attention ?? [])].filter((t) =>
+      t !== undefined
+    ) as tf.Tensor[],
   );
   disposeBatch(batch);
   return Array.from(values);
@@ -243,7 +239,7 @@ Deno.test("the target's own observation never influences its prediction", () => 
     const batch = makeBatch({ items: [items], values: [values] }, [[0, 1]]);
     const out = efaForward(joint, batch);
     const r = [Array.from(out.itemEta!.dataSync()), Array.from(out.valueEta!.dataSync())];
-    tf.dispose([out.itemEta!, out.valueEta!, ...out.attention]);
+    tf.dispose([out.itemEta!, out.valueEta!, ...(out.attention ?? [])]);
     disposeBatch(batch);
     return r;
   };
@@ -277,7 +273,14 @@ Deno.test("truncating unidirectional rows after the target changes nothing", () 
     assert.ok(
       maxDiff(Array.from(a.valueEta!.dataSync()), Array.from(b.valueEta!.dataSync())) < 1e-5,
     );
-    tf.dispose([a.itemEta!, a.valueEta!, b.itemEta!, b.valueEta!, ...a.attention, ...b.attention]);
+    tf.dispose([
+      a.itemEta!,
+      a.valueEta!,
+      b.itemEta!,
+      b.valueEta!,
+      ...a.attention!,
+      ...b.attention!,
+    ]);
     disposeBatch(full);
     disposeBatch(cut);
     disposeModel(model);
@@ -293,13 +296,13 @@ Deno.test("EFA loss gradients match central finite differences on tiny configs",
       const examples: [number, number][] = [[0, 0], [0, 2], [0, 4], [1, 1], [1, 3]];
       const batch = makeBatch(data, examples);
       const loss = (): number => {
-        const l = batchLoss(model, batch);
+        const l = meanLoss(model, batch);
         const v = l.dataSync()[0]!;
         l.dispose();
         return v;
       };
       const { value, grads } = tf.variableGrads(
-        () => batchLoss(model, batch),
+        () => meanLoss(model, batch),
         Object.values(model.params),
       );
       value.dispose();
@@ -336,15 +339,15 @@ Deno.test("efaForward() returns per-layer attention that sums to one over allowe
   });
   const batch = makeBatch({ items: [[1, 2, 3, 4]] }, [[0, 2]]);
   const out = efaForward(model, batch);
-  assert.equal(out.attention.length, 2);
-  const w = out.attention[0]!.arraySync() as number[][][][];
+  assert.equal(out.attention!.length, 2);
+  const w = out.attention![0]!.arraySync() as number[][][][];
   for (const head of w[0]!) {
     head.forEach((row, q) => {
       assert.ok(Math.abs(row.reduce((a, b) => a + b) - 1) < 1e-5);
       row.forEach((v, k) => k > q && assert.equal(v, 0)); // causal: no weight on the future
     });
   }
-  tf.dispose([out.itemEta!, ...out.attention]);
+  tf.dispose([out.itemEta!, ...out.attention!]);
   disposeBatch(batch);
   disposeModel(model);
 });
@@ -355,8 +358,8 @@ Deno.test("efaForward() does not leak tensors", () => {
   const before = tf.memory().numTensors;
   for (let i = 0; i < 5; i++) {
     const out = efaForward(model, batch);
-    tf.dispose([out.itemEta!, out.valueEta!, ...out.attention]);
-    batchLoss(model, batch).dispose();
+    tf.dispose([out.itemEta!, out.valueEta!, ...(out.attention ?? [])]);
+    meanLoss(model, batch).dispose();
   }
   assert.equal(tf.memory().numTensors, before);
   disposeBatch(batch);
@@ -469,15 +472,16 @@ Deno.test("attention with values equal to keys is the gradient of the log-normal
       n,
       dim,
     ]);
-    const { output, weights } = scaledDotProductAttention(
-      named(q, "batch query key_dim"),
-      named(k, "batch kv key_dim"),
-      named(k, "batch kv value_dim"),
-      { scale: 1 },
+    // attend() scales the logits by 1/sqrt(dim): queries scaled by sqrt(dim) give the plain q . k.
+    const scaled = tf.mul(q, Math.sqrt(dim));
+    const { output, weights } = attend(
+      named(scaled, "batch query key_dim"),
+      named(k, "batch key key_dim"),
+      named(k, "batch key value_dim"),
     );
     const grad = tf.grad((x: tf.Tensor) => tf.logSumExp(tf.matMul(x, k, false, true)))(q);
     const a = Array.from(output.dataSync()), b = Array.from(grad.dataSync());
     assert.ok(maxDiff(a, b) < 1e-4, `trial ${trial}: ${a} vs ${b}`);
-    tf.dispose([q, k, output, weights, grad]);
+    tf.dispose([q, scaled, k, output, weights, grad]);
   }
 });

@@ -17,7 +17,7 @@ const M = 397;
  *
  * @example Known draws of `RandomState(42)`
  * ```ts
- * import { NumpyRandomState } from "@efa/efa";
+ * import { NumpyRandomState } from "./numpy_random.ts";
  * import assert from "node:assert/strict";
  *
  * assert.deepEqual(new NumpyRandomState(42).permutation(5), [1, 4, 2, 0, 3]);
@@ -203,7 +203,7 @@ export interface TrainTestSplitOptions {
  *
  * @example A quarter held out
  * ```ts
- * import { trainTestSplit } from "@efa/efa";
+ * import { trainTestSplit } from "./numpy_random.ts";
  * import assert from "node:assert/strict";
  *
  * const { train, test } = trainTestSplit(8, { testSize: 0.25, randomState: 42 });

@@ -1,31 +1,35 @@
 /**
- * What EFA and the FM baselines share: a forward pass to natural parameters,
- * the observed labels at the masked positions, and the per-prediction loss
- * (the family's loss, summed over the item and value terms of a joint model).
+ * What EFA and the FM baselines share: the forward pass of any batch layout
+ * to natural parameters, and the one loss of the paper (per example: the
+ * family's loss, summed over the item and value terms of a joint model; per
+ * batch: their mean), used by training, evaluation and the benchmarks.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
 import type { TfScalar, TfTensor } from "./_types.ts";
-import type { Batch, MakeBatchOptions, SequenceRequirements, Sequences } from "./data.ts";
+import { sequencesForward } from "./_whole_sequences.ts";
+import type { Batch, Labels, SequenceRequirements, Sequences } from "./data.ts";
 import { validateSequences } from "./data.ts";
 import { categorical } from "./families.ts";
-import { fmForward, type FmModel } from "./fm.ts";
-import { efaForward, type EfaModel, type EfaOutput } from "./model.ts";
+import { disposeFm, fmForward, type FmModel } from "./fm.ts";
+import { disposeEfa, efaForward, type EfaModel, type ModelOutput } from "./model.ts";
 
 /** Any model of this package: EFA or an FM baseline. */
 export type Model = EfaModel | FmModel;
 
 /**
- * The forward pass of either model kind.
+ * The forward pass of either model kind on a batch of any layout.
  *
  * @param model The model.
- * @param batch The batch.
- * @returns The natural parameters at the masked positions (and EFA's attention).
+ * @param batch The batch (FM baselines take padded batches only).
+ * @returns The natural parameters at the masked positions (and, for padded EFA batches, the attention weights).
+ * @throws {TypeError} When an FM gets a batch in another layout than `"padded"`.
  *
  * @example Dispatch on the model kind
  * ```ts
- * import { createFm, disposeBatch, disposeModel, fmConfig, forward, makeBatch } from "@efa/efa";
+ * import { createFm, disposeBatch, disposeModel, fmConfig, makeBatch } from "@efa/efa";
+ * import { forward } from "./objective.ts";
  * import assert from "node:assert/strict";
  *
  * const model = createFm(fmConfig({ numItems: 4 }), { seed: 1 });
@@ -35,90 +39,85 @@ export type Model = EfaModel | FmModel;
  * disposeModel(model);
  * ```
  */
-export function forward(model: Model, batch: Batch): EfaOutput {
-  return model.kind === "efa" ? efaForward(model, batch) : fmForward(model, batch);
+export function forward(model: Model, batch: Batch): ModelOutput {
+  if (model.kind === "fm") {
+    if (batch.layout !== "padded") {
+      throw new TypeError(`forward(): expected a "padded" batch for an FM, got "${batch.layout}"`);
+    }
+    return fmForward(model, batch);
+  }
+  if (batch.layout === "padded" || batch.layout === "rows") return efaForward(model, batch);
+  return sequencesForward(model, batch);
 }
 
-/** Whether a model predicts items, values, or both. */
+/**
+ * Whether a model predicts items, values, or both.
+ *
+ * @param model The model.
+ * @returns Which terms its loss has.
+ *
+ * @example A joint model predicts both
+ * ```ts
+ * import { createEfa, disposeModel, efaConfig } from "@efa/efa";
+ * import { predicts } from "./objective.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const model = createEfa(efaConfig({ numItems: 3, maxLength: 3 }), { seed: 1 });
+ * assert.deepEqual(predicts(model), { item: true, value: false });
+ * disposeModel(model);
+ * ```
+ */
 export function predicts(model: Model): { item: boolean; value: boolean } {
   const target = model.config.target;
   return { item: target !== "value", value: target !== "item" };
 }
 
-/**
- * The observations at each row's masked position: the item as a class id
- * (`item - 1`) and the value.
- *
- * @param batch The batch.
- * @returns `item` `[batch]` int32 and, when the batch has values, `value` `[batch]`.
- *
- * @example Labels of two rows
- * ```ts
- * import { disposeBatch, makeBatch, targetLabels } from "@efa/efa";
- * import assert from "node:assert/strict";
- *
- * const batch = makeBatch({ items: [[3, 7]], values: [[0.5, 2]] }, [[0, 0], [0, 1]]);
- * const { item, value } = targetLabels(batch);
- * assert.deepEqual(Array.from(item.dataSync()), [2, 6]);
- * assert.deepEqual(Array.from(value!.dataSync()), [0.5, 2]);
- * disposeBatch(batch);
- * ```
- */
-export function targetLabels(batch: Batch): { item: TfTensor; value?: TfTensor } {
-  return tf.tidy(() => {
-    const T = batch.items.shape[1]!;
-    const onTarget = tf.oneHot(batch.target, T, 1, 0, "int32"); // [B, T]
-    const item = tf.sub(tf.sum(tf.mul(batch.items, onTarget), 1), tf.scalar(1, "int32")); // [B]
-    if (batch.values === undefined) return { item };
-    return { item, value: tf.sum(tf.mul(batch.values, tf.cast(onTarget, "float32")), 1) }; // [B]
-  });
-}
-
-/** Per-row losses of a batch, by term. */
-export interface ExampleLosses {
-  /** Cross-entropy of the masked item, `[batch]`. */
+/** Per-example losses, by term. */
+export interface LossTerms {
+  /** Cross-entropy of the masked item, `[example]`. */
   readonly item?: TfTensor;
-  /** The family's loss on the masked value, `[batch]`. */
+  /** The family's loss on the masked value, `[example]`. */
   readonly value?: TfTensor;
 }
 
 /**
- * The paper's per-prediction loss of every row, each term computed separately.
+ * The paper's per-prediction loss terms of a forward pass: the cross-entropy
+ * of the item and the family's loss of the value.
  *
  * @param model The model.
- * @param batch The batch.
- * @returns The item and/or value loss per row.
+ * @param out Its forward pass.
+ * @param labels The observations at the targets.
+ * @returns The item and/or value loss per example.
  *
  * @example An untrained categorical model scores about log(J)
  * ```ts
- * import { createFm, disposeBatch, disposeModel, exampleLosses, fmConfig, makeBatch } from "@efa/efa";
+ * import { createFm, disposeBatch, disposeModel, fmConfig, makeBatch } from "@efa/efa";
+ * import { forward, lossTerms } from "./objective.ts";
  * import assert from "node:assert/strict";
  *
  * const model = createFm(fmConfig({ numItems: 8 }), { seed: 1 });
  * const batch = makeBatch({ items: [[1, 2, 3]] }, [[0, 1]]);
- * const loss = exampleLosses(model, batch).item!.dataSync()[0]!;
+ * const loss = lossTerms(model, forward(model, batch), batch.labels).item!.dataSync()[0]!;
  * assert.ok(Math.abs(loss - Math.log(8)) < 0.1);
  * disposeBatch(batch);
  * disposeModel(model);
  * ```
  */
-export function exampleLosses(model: Model, batch: Batch): ExampleLosses {
+export function lossTerms(model: Model, out: ModelOutput, labels: Labels): LossTerms {
   return tf.tidy(() => {
-    const out = forward(model, batch);
-    out.attention.forEach((a) => a.dispose());
-    const labels = targetLabels(batch);
-    const losses: { item?: TfTensor; value?: TfTensor } = {};
+    const terms: { item?: TfTensor; value?: TfTensor } = {};
     if (out.itemEta !== undefined) {
-      losses.item = categorical(model.config.numItems).loss(labels.item, out.itemEta);
+      terms.item = categorical(model.config.numItems).loss(labels.item, out.itemEta); // [E]
     }
-    if (out.valueEta !== undefined) losses.value = model.family!.loss(labels.value!, out.valueEta);
-    return losses;
+    if (out.valueEta !== undefined) terms.value = model.family!.loss(labels.value!, out.valueEta); // [E]
+    return terms;
   });
 }
 
 /**
- * The training objective of a batch: the mean over rows of the summed loss
- * terms (Keras' mean loss per prediction).
+ * The training objective of a batch: the mean over its examples of the
+ * summed loss terms (Keras' mean loss per prediction). The same number in
+ * every layout of the same examples, up to float32 rounding.
  *
  * @param model The model.
  * @param batch The batch.
@@ -126,24 +125,45 @@ export function exampleLosses(model: Model, batch: Batch): ExampleLosses {
  *
  * @example The mean loss of a batch
  * ```ts
- * import { batchLoss, createFm, disposeBatch, disposeModel, fmConfig, makeBatch } from "@efa/efa";
+ * import { createFm, disposeBatch, disposeModel, fmConfig, makeBatch, meanLoss } from "@efa/efa";
  * import assert from "node:assert/strict";
  *
  * const model = createFm(fmConfig({ numItems: 8 }), { seed: 1 });
  * const batch = makeBatch({ items: [[1, 2, 3]] }, [[0, 0], [0, 1]]);
- * assert.ok(Number.isFinite(batchLoss(model, batch).dataSync()[0]!));
+ * assert.ok(Number.isFinite(meanLoss(model, batch).dataSync()[0]!));
  * disposeBatch(batch);
  * disposeModel(model);
  * ```
  */
-export function batchLoss(model: Model, batch: Batch): TfScalar {
+export function meanLoss(model: Model, batch: Batch): TfScalar {
   return tf.tidy(() => {
-    const { item, value } = exampleLosses(model, batch);
+    const { item, value } = lossTerms(model, forward(model, batch), batch.labels);
     const total = item !== undefined && value !== undefined
       ? tf.add(item, value)
-      : (item ?? value)!;
+      : (item ?? value)!; // [E]
     return tf.mean(total) as TfScalar;
   });
+}
+
+/**
+ * Frees the tensors of a model of either kind.
+ *
+ * @param model The model.
+ *
+ * @example Create and free a model
+ * ```ts
+ * import { createEfa, disposeModel, efaConfig } from "@efa/efa";
+ * import * as tf from "@tensorflow/tfjs";
+ * import assert from "node:assert/strict";
+ *
+ * const before = tf.memory().numTensors;
+ * disposeModel(createEfa(efaConfig(), { seed: 1 }));
+ * assert.equal(tf.memory().numTensors, before);
+ * ```
+ */
+export function disposeModel(model: Model): void {
+  if (model.kind === "efa") disposeEfa(model);
+  else disposeFm(model);
 }
 
 /**
@@ -154,7 +174,8 @@ export function batchLoss(model: Model, batch: Batch): TfScalar {
  *
  * @example A value model requires values
  * ```ts
- * import { createFm, dataRequirements, disposeModel, fmConfig } from "@efa/efa";
+ * import { createFm, disposeModel, fmConfig } from "@efa/efa";
+ * import { dataRequirements } from "./objective.ts";
  * import assert from "node:assert/strict";
  *
  * const model = createFm(fmConfig({ numItems: 3, target: "value", family: { name: "poisson" } }), { seed: 1 });
@@ -195,34 +216,4 @@ export function dataRequirements(model: Model): SequenceRequirements {
  */
 export function validateData(model: Model, data: Sequences, fn: string): void {
   validateSequences(data, dataRequirements(model), fn);
-}
-
-/**
- * How the reference path lays out a batch, as the authors' notebooks build it:
- * one row per example, padded to the model's `maxLength` (`max_len`); rows are
- * cut after the target only where the notebooks build prefixes (the value EFA's
- * `"prefix"` unidirectional rows and the unidirectional FM).
- *
- * @param model The model.
- * @returns Options for {@link makeBatch}.
- *
- * @example The categorical unidirectional EFA keeps whole, padded rows
- * ```ts
- * import { createEfa, disposeModel, efaConfig, referenceBatchOptions } from "@efa/efa";
- * import assert from "node:assert/strict";
- *
- * const model = createEfa(efaConfig({ direction: "unidirectional" }), { seed: 1 });
- * assert.deepEqual(referenceBatchOptions(model), { truncateAfterTarget: false, padTo: 24 });
- * disposeModel(model);
- * ```
- */
-export function referenceBatchOptions(model: Model): MakeBatchOptions {
-  if (model.kind === "fm") {
-    return { truncateAfterTarget: model.config.context === "unidirectional" };
-  }
-  const { direction, unidirectionalMask, maxLength } = model.config;
-  return {
-    truncateAfterTarget: direction === "unidirectional" && unidirectionalMask === "prefix",
-    padTo: maxLength,
-  };
 }

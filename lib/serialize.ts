@@ -8,8 +8,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { createFm, type FmConfig } from "./fm.ts";
-import { createEfa, disposeModel, type EfaConfig } from "./model.ts";
-import type { Model } from "./objective.ts";
+import { createEfa, type EfaConfig } from "./model.ts";
+import { disposeModel, type Model } from "./objective.ts";
 
 /** The format version written by {@link saveModel}; {@link loadModel} refuses others. */
 export const MODEL_FORMAT_VERSION = 1;

@@ -3,7 +3,8 @@ import * as tf from "@tensorflow/tfjs";
 import "./backend.ts";
 import { evaluate } from "./evaluate.ts";
 import { createFm, fmConfig } from "./fm.ts";
-import { createEfa, disposeModel, efaConfig } from "./model.ts";
+import { createEfa, efaConfig } from "./model.ts";
+import { disposeModel } from "./objective.ts";
 import { loadModel, saveModel } from "./serialize.ts";
 import { train } from "./train.ts";
 

@@ -79,7 +79,7 @@ function describe(names: string[], dims: Dims): string {
  *
  * @example Bind `batch` across two arguments
  * ```ts
- * import { checkShapes } from "@efa/efa";
+ * import { checkShapes } from "./shapes.ts";
  * import assert from "node:assert/strict";
  *
  * const items = { shape: [32, 24], dtype: "int32" };

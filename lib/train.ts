@@ -8,11 +8,11 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { disposeBatch, type Example, listExamples, makeBatch, type Sequences } from "./data.ts";
+import { disposeBatch, listExamples, type Sequences } from "./data.ts";
 import { evaluate } from "./evaluate.ts";
 import { Adam } from "./adam.ts";
-import { fastBatchLoss, MAX_CHUNK_ELEMENTS, planFastSteps, splitFastBatch } from "./fast.ts";
-import { batchLoss, type Model, referenceBatchOptions, validateData } from "./objective.ts";
+import { meanLoss, type Model, validateData } from "./objective.ts";
+import { type BatchPlan, batchTensors, type LayoutChoice, planEpochs } from "./plan.ts";
 import type { TfScalar, TfTensor, TfVariable } from "./_types.ts";
 import { SeedStream } from "./random.ts";
 
@@ -61,18 +61,18 @@ export interface TrainOptions {
   /** Put back the weights of the best validation epoch at the end (default true). */
   readonly restoreBestWeights?: boolean;
   /**
-   * `"fast"` (default for EFA models): each step draws its examples (whole
-   * sequences where the fast path computes whole sequences) in a seeded random
-   * order and computes them as equal-length rows, masked copies or two streams,
-   * the same losses and gradients as the reference path at several times the
-   * speed (see `planFastSteps` in `fast.ts`). `"reference"`: one padded row per
-   * example, batches drawn uniformly. FM baselines always use the reference path.
+   * `"auto"` (default for EFA models): each step draws its examples (whole
+   * sequences where they are computed whole) in a seeded random order and
+   * computes them as equal-length rows, masked copies or two streams: the
+   * same losses and gradients as the padded layout at several times the
+   * speed (see `planEpochs`). `"padded"`: one padded row per example, as the
+   * notebooks, batches drawn uniformly. FM baselines always use `"padded"`.
    */
-  readonly path?: "fast" | "reference";
+  readonly layout?: LayoutChoice;
   /**
-   * Fast path: what a step draws, whole sequences where the fast path computes
-   * them (`"sequences"`, default) or single examples (`"examples"`, see
-   * `planFastSteps`).
+   * `"auto"` layout: what a step draws, whole sequences where they are
+   * computed whole (`"sequences"`, default) or single examples
+   * (`"examples"`, see `planEpochs`).
    */
   readonly draw?: "sequences" | "examples";
   /** Called after every epoch; may be async (it is awaited). */
@@ -145,12 +145,14 @@ export async function train(
   validateData(model, data, fn);
   if (options.validation !== undefined) validateData(model, options.validation, fn);
 
-  const examples = listExamples(data);
-  const order = examples.map((_, i) => i);
-  let steps = 0;
-  const fast = (options.path ?? "fast") === "fast" && model.kind === "efa";
-  const layout = referenceBatchOptions(model);
+  const examples = listExamples(data).length;
   const rng = new SeedStream(options.seed ?? 0);
+  const epochs = planEpochs(model, data, {
+    batchSize,
+    rng,
+    ...(options.layout === undefined ? {} : { layout: options.layout }),
+    ...(options.draw === undefined ? {} : { draw: options.draw }),
+  });
   const variables = Object.values(model.params);
   const optimizer = new Adam(variables, { learningRate });
   const history: EpochInfo[] = [];
@@ -167,54 +169,13 @@ export async function train(
     for (let epoch = 1; epoch <= options.epochs; epoch++) {
       const start = performance.now();
       let lossSum = 0;
-      // Each step: the weighted losses of its chunks (one chunk unless the batch is too big for memory).
-      type Step = {
-        readonly count: number;
-        readonly chunks: { readonly weight: number; readonly loss: () => TfScalar }[];
-      };
-      let plan: Step[];
-      if (fast && model.kind === "efa") {
-        plan = planFastSteps(model, data, {
-          batchSize,
-          rng,
-          ...(options.draw === undefined ? {} : { draw: options.draw }),
-        }).map((batches) => {
-          const count = batches.reduce((n, b) => n + b.examples.length, 0);
-          return {
-            count,
-            chunks: batches.flatMap((b) => splitFastBatch(model, b)).map((c) => ({
-              weight: c.examples.length / count,
-              loss: () => fastBatchLoss(model, data, c),
-            })),
-          };
-        });
-      } else {
-        rng.shuffle(order);
-        plan = Array.from({ length: Math.ceil(examples.length / batchSize) }, (_, i) => {
-          const chunk = order.slice(i * batchSize, (i + 1) * batchSize).map((k) => examples[k]!);
-          const parts = chunkExamples(chunk, referenceChunkSize(model, data, chunk));
-          return {
-            count: chunk.length,
-            chunks: parts.map((part) => ({
-              weight: part.length / chunk.length,
-              loss: () => {
-                const batch = makeBatch(data, part, layout);
-                try {
-                  return batchLoss(model, batch);
-                } finally {
-                  disposeBatch(batch);
-                }
-              },
-            })),
-          };
-        });
-      }
-      steps = plan.length;
+      const plan = epochs.next().value;
+      const steps = plan.length;
       for (let step = 1; step <= steps; step++) {
         const { count, chunks } = plan[step - 1]!;
         const loss = chunks.length === 1
-          ? optimizer.step(chunks[0]!.loss)
-          : accumulatedStep(optimizer, variables, chunks);
+          ? optimizer.step(() => batchLoss(model, data, chunks[0]!))
+          : accumulatedStep(optimizer, variables, model, data, chunks, count);
         if (!Number.isFinite(loss)) {
           throw new Error(
             `Training diverged: the loss is ${loss} at epoch ${epoch}, step ${step} of ${steps}`,
@@ -223,12 +184,12 @@ export async function train(
         lossSum += loss * count;
         options.onStep?.({ epoch, step, steps, loss });
       }
-      const trainLoss = lossSum / examples.length;
+      const trainLoss = lossSum / examples;
       const validationLoss = options.validation === undefined
         ? undefined
         : evaluate(model, options.validation, {
           batchSize: Math.max(batchSize, 1024),
-          path: fast ? "fast" : "reference",
+          ...(options.layout === undefined ? {} : { layout: options.layout }),
         }).loss;
       const monitored = validationLoss ?? trainLoss;
       if (!Number.isFinite(monitored)) {
@@ -244,7 +205,7 @@ export async function train(
         ...(validationLoss === undefined ? {} : { validationLoss }),
         bestEpoch: best.epoch,
         seconds: (performance.now() - start) / 1000,
-        steps,
+        steps: plan.length,
       };
       history.push(info);
       await options.onEpoch?.(info);
@@ -268,17 +229,31 @@ export async function train(
   return { history, bestEpoch: kept.epoch, bestLoss: kept.loss, stoppedEarly };
 }
 
-/** One optimiser step from gradients summed over the chunks of a batch, each weighted by its share of the examples. */
+/** The mean loss of a planned batch, its tensors built and freed around the forward pass. */
+function batchLoss(model: Model, data: Sequences, plan: BatchPlan): TfScalar {
+  const batch = batchTensors(model, data, plan);
+  try {
+    return meanLoss(model, batch);
+  } finally {
+    disposeBatch(batch);
+  }
+}
+
+/** One optimiser step from gradients summed over the chunks of a step, each weighted by its share of the examples. */
 function accumulatedStep(
   optimizer: Adam,
   variables: TfVariable[],
-  chunks: readonly { readonly weight: number; readonly loss: () => TfScalar }[],
+  model: Model,
+  data: Sequences,
+  chunks: readonly BatchPlan[],
+  count: number,
 ): number {
   let total: (TfTensor | undefined)[] = variables.map(() => undefined);
   let loss = 0;
   for (const chunk of chunks) {
+    const weight = chunk.examples.length / count;
     const { value, grads } = tf.variableGrads(
-      () => tf.mul(chunk.loss(), chunk.weight) as TfScalar,
+      () => tf.mul(batchLoss(model, data, chunk), weight) as TfScalar,
       variables,
     );
     loss += value.dataSync()[0]!;
@@ -295,18 +270,4 @@ function accumulatedStep(
   optimizer.apply(total);
   tf.dispose(total.filter((t): t is TfTensor => t !== undefined));
   return loss;
-}
-
-/** Examples per chunk on the reference path: the padded attention weights stay within the memory budget. */
-function referenceChunkSize(model: Model, data: Sequences, chunk: readonly Example[]): number {
-  if (model.kind !== "efa") return chunk.length;
-  const T = Math.max(model.config.maxLength, ...chunk.map(([s]) => data.items[s]!.length));
-  const perExample = T * (model.config.heads * T + 3 * model.config.heads * model.config.keyDim);
-  return Math.max(1, Math.floor(MAX_CHUNK_ELEMENTS / perExample));
-}
-
-function chunkExamples(examples: readonly Example[], size: number): Example[][] {
-  const out: Example[][] = [];
-  for (let i = 0; i < examples.length; i += size) out.push(examples.slice(i, i + size));
-  return out;
 }

@@ -1,20 +1,14 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import "./backend.ts";
-import { makeBatch, type Sequences } from "./data.ts";
+import type { Sequences } from "./data.ts";
 import { evaluate } from "./evaluate.ts";
-import { categorical } from "./families.ts";
 import { createFm, fmConfig } from "./fm.ts";
-import {
-  createEfa,
-  disposeModel,
-  efaConfig,
-  type EfaConfigInput,
-  efaForward,
-  type EfaModel,
-} from "./model.ts";
-import { clearFastCache } from "./fast.ts";
+import { createEfa, efaConfig, type EfaConfigInput } from "./model.ts";
+import { disposeModel } from "./objective.ts";
+import { clearLayoutCache } from "./_whole_sequences.ts";
 import { SeedStream } from "./random.ts";
+import { sampleSequences } from "./sample.ts";
 import { type EpochInfo, train } from "./train.ts";
 
 const BASKETS: Sequences = {
@@ -65,7 +59,7 @@ Deno.test("train() leaks no tensors across many steps", async () => {
     ...BASKETS,
     values: BASKETS.items.map((s) => Array.from(s, (v) => v % 3)),
   };
-  clearFastCache(); // start without the fast path's cached per-length constants
+  clearLayoutCache(); // start without the cached per-length constants of copies and streams
   const before = tf.memory().numTensors;
   const during: number[] = [];
   const result = await train(model, data, {
@@ -83,7 +77,7 @@ Deno.test("train() leaks no tensors across many steps", async () => {
     during[steps]! - during[0]! <= 2 * Object.keys(model.params).length + 4,
     `tensor counts ${during}`,
   );
-  clearFastCache(); // the fast path keeps per-length mask constants between batches on purpose
+  clearLayoutCache(); // copies and streams keep per-length mask constants between batches on purpose
   assert.equal(tf.memory().numTensors, before);
   disposeModel(model);
 });
@@ -122,7 +116,7 @@ Deno.test("train() stops with an error naming the epoch and step when the loss i
   const w = model.params["itemOutput.kernel"]!;
   w.assign(tf.fill(w.shape, NaN));
   await assert.rejects(
-    () => train(model, BASKETS, { epochs: 2, batchSize: 8, path: "reference" }),
+    () => train(model, BASKETS, { epochs: 2, batchSize: 8, layout: "padded" }),
     {
       message: "Training diverged: the loss is NaN at epoch 1, step 1 of 4",
     },
@@ -154,22 +148,6 @@ Deno.test("train() refuses bad options and bad data", async () => {
   disposeModel(model);
 });
 
-/** Samples sequences from a known unidirectional categorical EFA, one position at a time. */
-function simulate(teacher: EfaModel, count: number, length: number, rng: SeedStream): Sequences {
-  const items = Array.from({ length: count }, () => new Array<number>(length).fill(1));
-  const family = categorical(teacher.config.numItems);
-  for (let i = 0; i < length; i++) {
-    const batch = makeBatch({ items }, items.map((_, s) => [s, i] as const), {
-      truncateAfterTarget: true,
-    });
-    const out = efaForward(teacher, batch);
-    const draws = family.sample(out.itemEta!, rng).dataSync();
-    items.forEach((seq, s) => (seq[i] = draws[s]! + 1));
-    tf.dispose([out.itemEta!, ...out.attention, batch.items, batch.lengths, batch.target]);
-  }
-  return { items };
-}
-
 Deno.test("on data simulated from a known EFA, a trained EFA beats the FM on held-out NLL", async () => {
   const config = efaConfig({
     numItems: 8,
@@ -182,8 +160,8 @@ Deno.test("on data simulated from a known EFA, a trained EFA beats the FM on hel
   // Scaled so that the conditionals are informative but far from deterministic (NLL ~1.3 vs ln 8 = 2.08).
   for (const p of Object.values(teacher.params)) p.assign(tf.tidy(() => tf.mul(p, 1.75)));
   const rng = new SeedStream(7);
-  const trainData = simulate(teacher, 1500, 6, rng);
-  const testData = simulate(teacher, 500, 6, rng);
+  const trainData = sampleSequences(teacher, { count: 1500, length: 6, rng });
+  const testData = sampleSequences(teacher, { count: 500, length: 6, rng });
   const truth = evaluate(teacher, testData).loss;
   const efa = createEfa(config, { seed: 1 });
   const fm = createFm(
