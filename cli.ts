@@ -16,6 +16,7 @@ import { parseArgs } from "node:util";
 // @ts-types="@types/d3-dsv"
 import { csvFormat, csvParse } from "d3-dsv";
 import { fit, type FitFamily, type FittedEfa, loadFitted, type Observation } from "./mod.ts";
+import { epochProgress, writeAtomically } from "./lib/_io.ts";
 
 /** A usage or input error: printed without a stack trace, exit code 2. */
 export class UsageError extends Error {
@@ -109,17 +110,6 @@ export function readObservations(
   });
 }
 
-async function writeAtomically(path: string, text: string): Promise<void> {
-  const tmp = `${path}.partial-${crypto.randomUUID()}`;
-  try {
-    await Deno.writeTextFile(tmp, text);
-    await Deno.rename(tmp, path);
-  } catch (error) {
-    await Deno.remove(tmp).catch(() => {});
-    throw error;
-  }
-}
-
 function required(value: string | undefined, flag: string, command: string): string {
   if (value === undefined || value === "") {
     throw new UsageError(`efa ${command}: --${flag} is required\n\n${HELP[command]}`);
@@ -154,35 +144,6 @@ async function loadModelFile(path: string): Promise<FittedEfa> {
     if (error instanceof UsageError) throw error;
     throw new UsageError(`${path}: ${error instanceof Error ? error.message : error}`);
   }
-}
-
-/** A progress line for `fit` on stderr: a bar on a terminal, plain lines otherwise. */
-function progress(
-  maxEpochs: number,
-  err: (line: string) => void,
-): (
-  info: { epoch: number; trainLoss: number; validationLoss?: number; bestEpoch: number },
-) => void {
-  const start = performance.now();
-  const tty = Deno.stderr.isTerminal();
-  return (info) => {
-    const elapsed = (performance.now() - start) / 1000;
-    const left = (elapsed / info.epoch) * (maxEpochs - info.epoch);
-    const val = info.validationLoss === undefined
-      ? ""
-      : ` validation ${info.validationLoss.toFixed(4)}`;
-    const text = `epoch ${info.epoch}/${maxEpochs} loss ${
-      info.trainLoss.toFixed(4)
-    }${val} (best ${info.bestEpoch}), at most ${left.toFixed(0)} s left`;
-    if (tty) {
-      const done = Math.round((20 * info.epoch) / maxEpochs);
-      Deno.stderr.writeSync(
-        new TextEncoder().encode(`\r[${"#".repeat(done)}${".".repeat(20 - done)}] ${text}\x1b[K`),
-      );
-    } else {
-      err(text);
-    }
-  };
 }
 
 /** Shades of the attention grid: below 0.05, 0.15, 0.3, 0.5, and above. */
@@ -322,7 +283,7 @@ export async function main(
           patience: positiveInteger(v.patience, "patience", 10),
           validationShare: share,
           seed: positiveInteger(v.seed, "seed", 0),
-          onEpoch: progress(epochs, err),
+          onEpoch: epochProgress({ maxEpochs: epochs, write: err }),
         });
       } catch (error) {
         if (error instanceof RangeError || error instanceof TypeError) {

@@ -1,5 +1,5 @@
 /**
- * Instacart baskets (EFA.md 3.2) as `instacart/data_prep.ipynb` and
+ * Instacart baskets (docs/EFA.md 3.2) as `instacart/data_prep.ipynb` and
  * `instacart/*_efa.ipynb` prepare them.
  *
  * From the authors' processed files (`data_train_final.csv`,

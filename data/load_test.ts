@@ -1,6 +1,6 @@
 /**
  * The prepared data sets against the counts of the paper's notebooks
- * (EFA.md 3.1-3.4), from the real files. Without a data root holding them
+ * (docs/EFA.md 3.1-3.4), from the real files. Without a data root holding them
  * (EFA_DATA_DIR or ../shared/data) the file-based tests are skipped.
  */
 import assert from "node:assert/strict";

@@ -1,6 +1,6 @@
 /**
  * MovieLens 100K prepared exactly as `movielens/exp-1/*.ipynb` and
- * `movielens/exp-2/v1` and `v2` notebooks (EFA.md 3.3 and 8):
+ * `movielens/exp-2/v1` and `v2` notebooks (docs/EFA.md 3.3 and 8):
  *
  * 1. (exp-2 only) `rating -= 2`, keep ratings > 0.
  * 2. Keep the 50 most rated movies; ties broken by movie id, which keeps movie

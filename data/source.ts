@@ -11,6 +11,7 @@
  */
 import { createHash } from "node:crypto";
 import { unzipSync } from "fflate";
+import { writeAtomically } from "../lib/_io.ts";
 
 /** A file the data pipelines read, relative to the data root. */
 export interface DataFile {
@@ -132,18 +133,6 @@ function checksumError(
   return new Error(
     `Checksum mismatch for ${what}: expected ${algorithm} ${expected}, got ${actual}`,
   );
-}
-
-/** Writes bytes to `path` through a temporary file and a rename. */
-async function writeAtomically(path: string, bytes: Uint8Array): Promise<void> {
-  const tmp = `${path}.partial-${crypto.randomUUID()}`;
-  try {
-    await Deno.writeFile(tmp, bytes);
-    await Deno.rename(tmp, path);
-  } catch (error) {
-    await Deno.remove(tmp).catch(() => {});
-    throw error;
-  }
 }
 
 /** Downloads a URL completely into memory, failing on a short or broken body. */

@@ -1,5 +1,5 @@
 /**
- * The paper's synthetic data (EFA.md 3.1), generated exactly as
+ * The paper's synthetic data (docs/EFA.md 3.1), generated exactly as
  * `synthetic/sim-*-efa.ipynb`: `np.random.seed(42)`; 10,000 users each watch
  * the 5 movies in the order `permutation(5) + 1`; each rating is one
  * `np.random.normal(mean, 1)` draw in viewing order, with the mean set by the

@@ -1,5 +1,5 @@
 /**
- * U.S. city temperatures (EFA.md 3.4) as `temperature/efa/efa*.ipynb`
+ * U.S. city temperatures (docs/EFA.md 3.4) as `temperature/efa/efa*.ipynb`
  * prepare them, from a Kaggle-format `city_temperature.csv` or from the
  * committed slices of it (`data/temperature/`).
  *

@@ -10,6 +10,7 @@
 import { createHash } from "node:crypto";
 import { backendInfo, type EpochInfo } from "../mod.ts";
 import { tryClaim, withLock } from "./_claims.ts";
+import { epochProgress, writeAtomically } from "../lib/_io.ts";
 import { paperNumber, type TableName, withinTolerance } from "./paper.ts";
 
 /** Full (the paper's setting, as practical) or quick (CI). */
@@ -168,46 +169,6 @@ async function readJson<T>(url: URL): Promise<T | undefined> {
   }
 }
 
-/** Writes text through a temporary file and a rename: a file is either old or whole. */
-export async function writeAtomically(url: URL, text: string): Promise<void> {
-  const tmp = new URL(`${url.pathname}.tmp-${crypto.randomUUID()}`, "file://");
-  await Deno.writeTextFile(tmp, text);
-  await Deno.rename(tmp, url);
-}
-
-/** Progress of one job: a bar on a terminal, plain lines otherwise. */
-export function progress(
-  label: string,
-  maxEpochs: number,
-  quiet: boolean,
-): (info: EpochInfo) => void {
-  const tty = Deno.stderr.isTerminal();
-  const start = performance.now();
-  let lastLine = 0;
-  return (info) => {
-    if (quiet) return;
-    const elapsed = (performance.now() - start) / 1000;
-    const left = (elapsed / info.epoch) * (maxEpochs - info.epoch);
-    const val = info.validationLoss === undefined ? "" : ` val ${info.validationLoss.toFixed(4)}`;
-    const text =
-      `${label} epoch ${info.epoch}/${maxEpochs} loss ${
-        info.trainLoss.toFixed(4)
-      }${val} best ${info.bestEpoch}` +
-      ` ${elapsed.toFixed(0)}s, at most ${left.toFixed(0)}s left`;
-    if (tty) {
-      const width = 20, done = Math.round((width * info.epoch) / maxEpochs);
-      Deno.stderr.writeSync(
-        new TextEncoder().encode(
-          `\r[${"#".repeat(done)}${".".repeat(width - done)}] ${text}\x1b[K`,
-        ),
-      );
-    } else if (elapsed - lastLine >= 10 || info.epoch === 1) {
-      lastLine = elapsed;
-      console.error(text);
-    }
-  };
-}
-
 /** The result of a table run. */
 export interface TableRun {
   /** The jobs' results by key. */
@@ -323,7 +284,9 @@ export async function runTable(
       continue;
     }
     const label = `${table}${suffix} [${i + 1}/${jobs.length}] ${job.key}`;
-    const show = progress(label, job.maxEpochs, options.quiet ?? false);
+    const show = options.quiet
+      ? () => {}
+      : epochProgress({ label, maxEpochs: job.maxEpochs, write: console.error, everySeconds: 10 });
     // The claim is given up only once the result is in the checkpoint (or the job failed).
     try {
       results[job.key] = await runJob(job, (info) => {

@@ -204,9 +204,17 @@ Deno.test("two runs of one table share its models: each model trains once, the r
   await inTempDir(async (dir) => {
     const four: Job[] = [1, 2, 3, 4].map((seed) => ({ ...jobs[0]!, key: `fm/seed=${seed}`, seed }));
     const ranBy: Record<string, string[]> = { a: [], b: [] };
+    // Each run's first model waits until the other run has started one: both runs then train
+    // models whatever the scheduling, and no sleep decides the outcome.
+    const started: Record<"a" | "b", () => void> = { a: () => {}, b: () => {} };
+    const startedBy = {
+      a: new Promise<void>((resolve) => (started.a = resolve)),
+      b: new Promise<void>((resolve) => (started.b = resolve)),
+    };
     const runner = (name: "a" | "b") => async (job: Job) => {
       ranBy[name]!.push(job.key);
-      await new Promise((resolve) => setTimeout(resolve, 30));
+      started[name]();
+      if (ranBy[name]!.length === 1) await startedBy[name === "a" ? "b" : "a"];
       return result(job.seed);
     };
     const options = { resultsDir: dir, quiet: true };

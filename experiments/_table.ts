@@ -14,6 +14,7 @@ import {
   train,
 } from "../mod.ts";
 import type { PreparedDataset } from "../data/prepared.ts";
+import { writeAtomically } from "../lib/_io.ts";
 import {
   type Job,
   type JobResult,
@@ -23,7 +24,6 @@ import {
   runTable,
   seedRows,
   type TableRun,
-  writeAtomically,
 } from "./_harness.ts";
 import type { TableName } from "./paper.ts";
 import type { PaperModel, PaperTraining } from "./paper_models.ts";

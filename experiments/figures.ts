@@ -1,5 +1,5 @@
 /**
- * Every figure of the paper's analyses (EFA.md section 4), drawn from the
+ * Every figure of the paper's analyses (docs/EFA.md section 4), drawn from the
  * committed results: the tables' CSV and JSON files, the saved first-seed
  * models in `results/models/`, and the identifiability CSV. Writes
  * `experiments/results/figures/<name>.svg` (normalised, so the files are
@@ -29,7 +29,7 @@ import {
 import { attentionWeights, disposeModel, loadModel, type Model } from "../mod.ts";
 import { param } from "../lib/_ops.ts";
 import { loadDataset, type LoadOptions, loadTemperature } from "../data/load.ts";
-import { writeAtomically } from "./_harness.ts";
+import { writeAtomically } from "../lib/_io.ts";
 import { savedModelUrl } from "./_table.ts";
 import type { RuleSummary } from "./synthetic.ts";
 import type { CityError } from "./temperature.ts";
@@ -330,7 +330,7 @@ function syntheticRules(direction: "unidirectional" | "bidirectional"): FigureDe
   };
 }
 
-/** The two test baskets of the attention figures: test examples 15-24 and 50-59 (EFA.md 3.2). */
+/** The two test baskets of the attention figures: test examples 15-24 and 50-59 (docs/EFA.md 3.2). */
 const ATTENTION_EXAMPLES = [15, 50] as const;
 
 /** The Instacart data with product names, loaded once for all its figures. */

@@ -1,6 +1,6 @@
 // deno-lint-ignore-file no-console -- progress of a command-line experiment
 /**
- * Identifiability (issue 8): EFA's parameters are identifiable up to linear
+ * Identifiability: EFA's parameters are identifiable up to linear
  * transformations, so an EFA fitted to data from a known EFA should recover
  * the true parameters after the best linear map, improving with data, while
  * an untrained model and the FM baseline do not.
@@ -55,7 +55,8 @@ import {
 } from "../mod.ts";
 import { paddedLayout } from "../lib/plan.ts";
 import { forward } from "../lib/objective.ts";
-import { gitCommit, writeAtomically } from "./_harness.ts";
+import { gitCommit } from "./_harness.ts";
+import { writeAtomically } from "../lib/_io.ts";
 
 /** The experiment's settings. */
 export interface IdentifiabilityConfig {

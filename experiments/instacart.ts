@@ -1,5 +1,5 @@
 /**
- * Instacart baskets (EFA.md 3.2): the masked item of a basket, categorical EFA
+ * Instacart baskets (docs/EFA.md 3.2): the masked item of a basket, categorical EFA
  * against the CBOW FM, test cross-entropy.
  *
  *   deno run -A experiments/instacart.ts [--quick] [--force] [--data-dir=DIR]

@@ -1,5 +1,5 @@
 /**
- * MovieLens experiment 1 (EFA.md 3.3): which movie a user rates next (or at a
+ * MovieLens experiment 1 (docs/EFA.md 3.3): which movie a user rates next (or at a
  * masked position), categorical EFA against the CBOW FM, test cross-entropy.
  *
  *   deno run -A experiments/movielens_exp1.ts [--quick] [--force] [--data-dir=DIR]

@@ -1,5 +1,5 @@
 /**
- * MovieLens experiment 2, v1 (EFA.md 3.3): a user's rating of a movie as a
+ * MovieLens experiment 2, v1 (docs/EFA.md 3.3): a user's rating of a movie as a
  * shifted Poisson count (`y - 1 ~ Poisson(lambda)`), value EFA against the value FM:
  * test Poisson loss and the mean predicted rating by true rating.
  *

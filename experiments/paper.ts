@@ -1,10 +1,10 @@
 /**
- * Every number the paper's notebooks report (EFA.md section 3, exact values
+ * Every number the paper's notebooks report (docs/EFA.md section 3, exact values
  * from the authors' saved runs), with the metric and the tolerance within which
  * a reproduction counts as matching.
  */
 
-/** The result tables of the paper, named by data set (STYLE.md section 8). */
+/** The result tables of the paper, named by data set (one CSV per data set, named after it). */
 export type TableName =
   | "synthetic"
   | "instacart"

@@ -1,5 +1,5 @@
 /**
- * The paper's models and training settings, per table (EFA.md sections 1.2,
+ * The paper's models and training settings, per table (docs/EFA.md sections 1.2,
  * 1.3 and 3), built on the library's configs. The experiment scripts and the
  * benchmarks take their models from here.
  */
@@ -54,7 +54,7 @@ function fm(name: string, config: FmConfigInput, training: PaperTraining): Paper
 
 const DIRECTIONS: readonly Direction[] = ["unidirectional", "bidirectional"];
 
-/** Synthetic Gaussian ratings: value EFA and value FM (EFA.md 3.1). */
+/** Synthetic Gaussian ratings: value EFA and value FM (docs/EFA.md 3.1). */
 export function syntheticModels(): PaperModel[] {
   const training = { learningRate: 1e-4, batchSize: 256, epochs: 1000, patience: 10 };
   return DIRECTIONS.flatMap((direction) => [
@@ -65,7 +65,7 @@ export function syntheticModels(): PaperModel[] {
       family: { name: "gaussian" },
       direction,
       unidirectionalMask: "prefix",
-      // Embedding(#unique ratings + 2) indexed by int(rating); mask = int(max + 1) = 9 (EFA.md 1.2 B).
+      // Embedding(#unique ratings + 2) indexed by int(rating); mask = int(max + 1) = 9 (docs/EFA.md 1.2 B).
       valueEmbedding: { kind: "table", size: 50_002, dim: 32, maskIndex: 9 },
       head: [32],
     }, training),
@@ -78,10 +78,10 @@ export function syntheticModels(): PaperModel[] {
   ]);
 }
 
-/** The Instacart EFA (EFA.md 3.2) before its direction is chosen. */
+/** The Instacart EFA (docs/EFA.md 3.2) before its direction is chosen. */
 export const INSTACART_EFA: EfaConfigInput = { numItems: 63, maxLength: 24 };
 
-/** The MovieLens experiment-2 EFA, v1 or v2 (EFA.md 3.3), before its direction is chosen. */
+/** The MovieLens experiment-2 EFA, v1 or v2 (docs/EFA.md 3.3), before its direction is chosen. */
 export function movielensExp2Efa(variant: "v1" | "v2"): EfaConfigInput {
   return {
     numItems: 50,
@@ -94,7 +94,7 @@ export function movielensExp2Efa(variant: "v1" | "v2"): EfaConfigInput {
   };
 }
 
-/** Instacart baskets: categorical EFA and CBOW FM (EFA.md 3.2). */
+/** Instacart baskets: categorical EFA and CBOW FM (docs/EFA.md 3.2). */
 export function instacartModels(): PaperModel[] {
   const training = { learningRate: 1e-4, batchSize: 256, epochs: 1000, patience: Infinity };
   return DIRECTIONS.flatMap((direction) => [
@@ -107,7 +107,7 @@ export function instacartModels(): PaperModel[] {
   ]);
 }
 
-/** MovieLens experiment 1: which movie, categorical EFA and FM (EFA.md 3.3). */
+/** MovieLens experiment 1: which movie, categorical EFA and FM (docs/EFA.md 3.3). */
 export function movielensExp1Models(): PaperModel[] {
   const training = { learningRate: 1e-4, batchSize: 256, epochs: 2000, patience: 10 };
   return DIRECTIONS.flatMap((direction) => [
@@ -120,7 +120,7 @@ export function movielensExp1Models(): PaperModel[] {
   ]);
 }
 
-/** MovieLens experiment 2: ratings as shifted Poisson counts, v1 or v2 (EFA.md 3.3). */
+/** MovieLens experiment 2: ratings as shifted Poisson counts, v1 or v2 (docs/EFA.md 3.3). */
 export function movielensExp2Models(variant: "v1" | "v2"): PaperModel[] {
   const training = { learningRate: 1e-4, batchSize: 256, epochs: 1000, patience: 10 };
   const family = {
@@ -132,7 +132,7 @@ export function movielensExp2Models(variant: "v1" | "v2"): PaperModel[] {
   ]);
 }
 
-/** The spatial EFA of the temperature table: `layers` blocks, `lag` previous days (EFA.md 1.2 C). */
+/** The spatial EFA of the temperature table: `layers` blocks, `lag` previous days (docs/EFA.md 1.2 C). */
 export function temperatureEfa(
   layers: number,
   lag: 0 | 1 | 2,
@@ -157,7 +157,7 @@ export function temperatureEfa(
   }, training);
 }
 
-/** The temperature FM: Gaussian exponential family embeddings over the k nearest cities (inferred, EFA.md 1.3). */
+/** The temperature FM: Gaussian exponential family embeddings over the k nearest cities (inferred, docs/EFA.md 1.3). */
 export function temperatureFm(
   k: number,
   neighbors: readonly (readonly number[])[],

@@ -1,5 +1,5 @@
 /**
- * Synthetic Gaussian ratings (EFA.md 3.1): value EFA against the value FM,
+ * Synthetic Gaussian ratings (docs/EFA.md 3.1): value EFA against the value FM,
  * test MSE (the noise variance, 1, is the best achievable).
  *
  *   deno run -A experiments/synthetic.ts [--quick] [--force]

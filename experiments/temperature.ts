@@ -1,5 +1,5 @@
 /**
- * U.S. city temperatures (EFA.md 3.4): the spatial EFA with 1, 2 and 4
+ * U.S. city temperatures (docs/EFA.md 3.4): the spatial EFA with 1, 2 and 4
  * layers, with 4 layers and the previous one or two days as context, and the
  * Gaussian FM over the k nearest cities; test MSE in degrees Fahrenheit squared.
  *
@@ -22,7 +22,7 @@ import {
   temperatureFm,
 } from "./paper_models.ts";
 
-/** The k of the FM grid (EFA.md 3.4). */
+/** The k of the FM grid (docs/EFA.md 3.4). */
 export const FM_K = [1, 2, 3, 4, 5, 10, 15, 20, 25, 30, 35, 40] as const;
 
 /** The names of the table's models: EFA with 1, 2, 4 layers, with lag 1 and 2, and the FM for each k. */

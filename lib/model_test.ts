@@ -9,7 +9,7 @@ import { createEfa, efaConfig, type EfaConfigInput, efaForward, type EfaModel } 
 import { disposeModel, meanLoss, type Model, validateData } from "./objective.ts";
 import { SeedStream } from "./random.ts";
 
-// The paper's models (EFA.md section 1.2), built through the public API.
+// The paper's models (docs/EFA.md section 1.2), built through the public API.
 const INSTACART_EFA: EfaConfigInput = { numItems: 63, maxLength: 24 };
 const MOVIELENS_EXP1_EFA: EfaConfigInput = { numItems: 50, maxLength: 44 };
 const MOVIELENS_EXP2_EFA: EfaConfigInput = {
