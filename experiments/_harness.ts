@@ -283,6 +283,13 @@ export async function runTable(
       }
       continue;
     }
+    // Another process may have finished this model between the merge above and the claim: it
+    // writes the checkpoint before it releases its claim, so a merge now sees that result.
+    await withLock(lock, mergeCheckpoint);
+    if (results[job.key] !== undefined) {
+      await claim.release();
+      continue;
+    }
     const label = `${table}${suffix} [${i + 1}/${jobs.length}] ${job.key}`;
     const show = options.quiet
       ? () => {}

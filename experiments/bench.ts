@@ -23,20 +23,17 @@ import { parseArgs } from "node:util";
 import {
   backendInfo,
   createEfa,
-  disposeBatch,
   disposeModel,
   efaConfig,
   type EfaConfigInput,
   type EfaModel,
   listExamples,
-  meanLoss,
-  type Model,
   SeedStream,
   type Sequences,
   train,
 } from "../mod.ts";
 import { Adam } from "../lib/adam.ts";
-import { type BatchPlan, batchTensors, type LayoutChoice, planEvaluation } from "../lib/plan.ts";
+import { type BatchPlan, type LayoutChoice, planEvaluation } from "../lib/plan.ts";
 import { loadDataset, loadTemperature } from "../data/load.ts";
 import type { PreparedDataset } from "../data/prepared.ts";
 import {
@@ -52,6 +49,7 @@ import {
   temperatureEfa,
   temperatureFm,
 } from "./paper_models.ts";
+import { batchLoss } from "../lib/train.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -69,16 +67,6 @@ interface Measure {
   readonly predictionsPerSecond: number;
   readonly steps: number;
   readonly peakTensorMB: number;
-}
-
-/** The mean loss of a planned batch, its tensors built and freed around the forward pass. */
-function planLoss(model: Model, data: Sequences, plan: BatchPlan): tf.Scalar {
-  const batch = batchTensors(model, data, plan);
-  try {
-    return meanLoss(model, batch);
-  } finally {
-    disposeBatch(batch);
-  }
 }
 
 /** Runs training steps (Adam, batch 256) for about `seconds` after `warmup` steps. */
@@ -106,7 +94,7 @@ async function measure(
         ((cursor++ * BATCH) % (examples.length - BATCH)) + BATCH,
       ),
     };
-    optimizer.step(() => planLoss(model, data, batch));
+    optimizer.step(() => batchLoss(model, data, batch));
     return batch.examples.length;
   };
   for (let i = 0; i < warmup; i++) step();
@@ -275,7 +263,7 @@ for (const n of quick ? [100, 500] : [100, 500, 1000]) {
     const variables = Object.values(model.params);
     const run = (): void => {
       const { value, grads } = tf.variableGrads(
-        () => planLoss(model, data, batch!),
+        () => batchLoss(model, data, batch!),
         variables,
       );
       value.dataSync();

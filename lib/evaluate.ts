@@ -11,7 +11,7 @@ import { type Batch, disposeBatch, type Example, listExamples, type Sequences } 
 import { categorical } from "./families.ts";
 import type { ModelOutput } from "./model.ts";
 import { forward, lossTerms, type Model, predicts, validateData } from "./objective.ts";
-import { batchTensors, type LayoutChoice, makeBatch, planEvaluation } from "./plan.ts";
+import { batchTensors, makeBatch, planEvaluation } from "./plan.ts";
 
 /** Options of {@link evaluate} and {@link predict}. */
 export interface EvaluateOptions {
@@ -23,7 +23,7 @@ export interface EvaluateOptions {
    * example. Both give the same numbers up to float32 rounding; FM baselines
    * always use `"padded"`.
    */
-  readonly layout?: LayoutChoice;
+  readonly layout?: "auto" | "padded";
 }
 
 /** Every planned batch's forward pass, with its examples; the caller disposes both. */

@@ -13,8 +13,6 @@ import { disposeBatch, listExamples, type Sequences } from "./data.ts";
 import { createEfa, efaConfig, type EfaModel } from "./model.ts";
 import { disposeModel, meanLoss, type Model } from "./objective.ts";
 import {
-  type BatchPlan,
-  batchTensors,
   chunked,
   makeBatch,
   paddedLayout,
@@ -24,16 +22,7 @@ import {
   type TrainingStep,
 } from "./plan.ts";
 import { SeedStream } from "./random.ts";
-
-/** The mean loss of a planned batch. */
-function planLoss(model: Model, data: Sequences, plan: BatchPlan): tf.Scalar {
-  const batch = batchTensors(model, data, plan);
-  try {
-    return meanLoss(model, batch);
-  } finally {
-    disposeBatch(batch);
-  }
-}
+import { batchLoss } from "./train.ts";
 
 /** One epoch of training steps. */
 function epoch(
@@ -82,7 +71,7 @@ Deno.test("every layout gives the padded layout's losses and gradients for every
       name,
     );
     for (const batch of batches) {
-      const fast = gradients(model, () => planLoss(model, data, batch));
+      const fast = gradients(model, () => batchLoss(model, data, batch));
       const padded = makeBatch(data, batch.examples, paddedLayout(model));
       const ref = gradients(model, () => meanLoss(model, padded));
       disposeBatch(padded);
@@ -133,9 +122,9 @@ Deno.test("meanLoss() leaks no tensors in any layout", () => {
   ];
   clearLayoutCache();
   const before = tf.memory().numTensors;
-  for (const b of batches) planLoss(model, data, b).dispose();
+  for (const b of batches) batchLoss(model, data, b).dispose();
   const withConstants = tf.memory().numTensors; // per-length mask constants, kept between batches on purpose
-  for (const b of batches) planLoss(model, data, b).dispose();
+  for (const b of batches) batchLoss(model, data, b).dispose();
   assert.equal(tf.memory().numTensors, withConstants);
   clearLayoutCache();
   assert.equal(tf.memory().numTensors, before);
@@ -158,14 +147,14 @@ Deno.test("chunked() chunks' weighted gradients sum to the whole batch's gradien
     const chunks = chunked(model, data, batch!, 400);
     assert.ok(chunks.length > 1, `${name}: expected several chunks`);
     assert.deepEqual(chunks.flatMap((c) => c.examples), batch!.examples);
-    const whole = gradients(model, () => planLoss(model, data, batch!));
+    const whole = gradients(model, () => batchLoss(model, data, batch!));
     const summed = new Map<string, Float32Array>();
     let loss = 0;
     for (const chunk of chunks) {
       const weight = chunk.examples.length / batch!.examples.length;
       const part = gradients(
         model,
-        () => tf.mul(planLoss(model, data, chunk), weight) as tf.Scalar,
+        () => tf.mul(batchLoss(model, data, chunk), weight) as tf.Scalar,
       );
       loss += part.value;
       for (const [p, g] of part.grads) {

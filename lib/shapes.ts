@@ -156,7 +156,7 @@ export function checkShapes(fn: string, args: Record<string, ShapeSpec>, dims: D
 export function named<Axes extends string>(
   x: TfTensor,
   axes: Axes,
-  dims: Dims = {},
+  dims: Record<string, number> = {},
 ): Tensor<Axes> {
   checkShapes("named", { x: [x, axes] }, dims);
   return x as Tensor<Axes>;

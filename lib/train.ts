@@ -12,7 +12,7 @@ import { disposeBatch, listExamples, type Sequences } from "./data.ts";
 import { evaluate } from "./evaluate.ts";
 import { Adam } from "./adam.ts";
 import { meanLoss, type Model, validateData } from "./objective.ts";
-import { type BatchPlan, batchTensors, type LayoutChoice, planEpochs } from "./plan.ts";
+import { type BatchPlan, batchTensors, planEpochs } from "./plan.ts";
 import type { TfScalar, TfTensor, TfVariable } from "./_types.ts";
 import { SeedStream } from "./random.ts";
 
@@ -68,7 +68,7 @@ export interface TrainOptions {
    * speed (see `planEpochs`). `"padded"`: one padded row per example, as the
    * notebooks, batches drawn uniformly. FM baselines always use `"padded"`.
    */
-  readonly layout?: LayoutChoice;
+  readonly layout?: "auto" | "padded";
   /**
    * `"auto"` layout: what a step draws, whole sequences where they are
    * computed whole (`"sequences"`, default) or single examples
@@ -229,8 +229,16 @@ export async function train(
   return { history, bestEpoch: kept.epoch, bestLoss: kept.loss, stoppedEarly };
 }
 
-/** The mean loss of a planned batch, its tensors built and freed around the forward pass. */
-function batchLoss(model: Model, data: Sequences, plan: BatchPlan): TfScalar {
+/**
+ * The mean loss of a planned batch, its tensors built and freed around the
+ * forward pass (what a training step differentiates).
+ *
+ * @param model The model.
+ * @param data The sequences the plan refers to.
+ * @param plan The batch.
+ * @returns A scalar.
+ */
+export function batchLoss(model: Model, data: Sequences, plan: BatchPlan): TfScalar {
   const batch = batchTensors(model, data, plan);
   try {
     return meanLoss(model, batch);
