@@ -1,14 +1,18 @@
 import assert from "node:assert/strict";
-import { claimFileName, gitCommit, type Job, type JobResult, runTable } from "./_harness.ts";
-import { STALE_CLAIM_MS, tryClaim } from "./_claims.ts";
 import {
-  runDefinedTable,
+  claimFileName,
+  gitCommit,
+  type Job,
+  type JobResult,
+  runJobs,
+  runTable,
   savedModelUrl,
   type TableConfig,
   type TableDefinition,
   type TableModel,
   trainingOf,
-} from "./_table.ts";
+} from "./_harness.ts";
+import { STALE_CLAIM_MS, tryClaim } from "./_claims.ts";
 import type { PaperModel } from "./paper_models.ts";
 
 const jobs: Job[] = [1, 2].map((seed) => ({
@@ -50,7 +54,7 @@ async function inTempDir(body: (dir: URL) => Promise<void>): Promise<void> {
   }
 }
 
-Deno.test("runTable writes the CSV and the JSON record, then skips the same configuration", async () => {
+Deno.test("runJobs writes the CSV and the JSON record, then skips the same configuration", async () => {
   await inTempDir(async (dir) => {
     const ran: string[] = [];
     const runJob = (job: Job) => {
@@ -58,7 +62,7 @@ Deno.test("runTable writes the CSV and the JSON record, then skips the same conf
       return Promise.resolve(result(job.seed));
     };
     const options = { resultsDir: dir, quiet: true };
-    const first = await runTable("synthetic", "quick", { n: 1 }, jobs, runJob, rows, options);
+    const first = await runJobs("synthetic", "quick", { n: 1 }, jobs, runJob, rows, options);
     assert.deepEqual(first.skipped, false);
     assert.deepEqual(ran, ["fm/seed=1", "fm/seed=2"]);
     const csv = await Deno.readTextFile(new URL("synthetic.quick.csv", dir));
@@ -70,28 +74,28 @@ Deno.test("runTable writes the CSV and the JSON record, then skips the same conf
     assert.deepEqual(typeof record.environment.gitCommit, "string");
     assert.deepEqual(Object.keys(record.jobs), ["fm/seed=1", "fm/seed=2"]);
 
-    const again = await runTable("synthetic", "quick", { n: 1 }, jobs, runJob, rows, options);
+    const again = await runJobs("synthetic", "quick", { n: 1 }, jobs, runJob, rows, options);
     assert.deepEqual(again.skipped, true);
     assert.deepEqual(ran.length, 2);
-    const forced = await runTable("synthetic", "quick", { n: 1 }, jobs, runJob, rows, {
+    const forced = await runJobs("synthetic", "quick", { n: 1 }, jobs, runJob, rows, {
       ...options,
       force: true,
     });
     assert.deepEqual(forced.skipped, false);
     assert.deepEqual(ran.length, 4);
-    const changed = await runTable("synthetic", "quick", { n: 2 }, jobs, runJob, rows, options);
+    const changed = await runJobs("synthetic", "quick", { n: 2 }, jobs, runJob, rows, options);
     assert.deepEqual(changed.skipped, false);
     assert.deepEqual(ran.length, 6);
   });
 });
 
-Deno.test("runTable resumes an interrupted table after its last finished model", async () => {
+Deno.test("runJobs resumes an interrupted table after its last finished model", async () => {
   await inTempDir(async (dir) => {
     const options = { resultsDir: dir, quiet: true };
     const partial = new URL(".partial/synthetic.quick.json", dir);
     await assert.rejects(
       () =>
-        runTable(
+        runJobs(
           "synthetic",
           "quick",
           {},
@@ -113,7 +117,7 @@ Deno.test("runTable resumes an interrupted table after its last finished model",
     );
 
     const ran: string[] = [];
-    await runTable(
+    await runJobs(
       "synthetic",
       "quick",
       {},
@@ -136,10 +140,10 @@ Deno.test("a forced rerun interrupted mid-way resumes when forced again, but not
   await inTempDir(async (dir) => {
     const options = { resultsDir: dir, quiet: true, force: true };
     const ok = (job: Job) => Promise.resolve(result(job.seed));
-    await runTable("synthetic", "quick", {}, jobs, ok, rows, options);
+    await runJobs("synthetic", "quick", {}, jobs, ok, rows, options);
     await assert.rejects(
       () =>
-        runTable(
+        runJobs(
           "synthetic",
           "quick",
           {},
@@ -158,13 +162,13 @@ Deno.test("a forced rerun interrupted mid-way resumes when forced again, but not
       ran.push(job.key);
       return ok(job);
     };
-    await runTable("synthetic", "quick", {}, jobs, record, rows, options);
+    await runJobs("synthetic", "quick", {}, jobs, record, rows, options);
     assert.deepEqual(ran, ["fm/seed=2"]);
 
     // A checkpoint written by other code starts over.
     await assert.rejects(
       () =>
-        runTable(
+        runJobs(
           "synthetic",
           "quick",
           {},
@@ -182,7 +186,7 @@ Deno.test("a forced rerun interrupted mid-way resumes when forced again, but not
     const saved = JSON.parse(await Deno.readTextFile(partial));
     await Deno.writeTextFile(partial, JSON.stringify({ ...saved, codeVersion: "other" }));
     ran.length = 0;
-    await runTable("synthetic", "quick", {}, jobs, record, rows, options);
+    await runJobs("synthetic", "quick", {}, jobs, record, rows, options);
     assert.deepEqual(ran, ["fm/seed=1", "fm/seed=2"]);
   });
 });
@@ -219,8 +223,8 @@ Deno.test("two runs of one table share its models: each model trains once, the r
     };
     const options = { resultsDir: dir, quiet: true };
     const [a, b] = await Promise.all([
-      runTable("synthetic", "quick", {}, four, runner("a"), rows, options),
-      runTable("synthetic", "quick", {}, four, runner("b"), rows, options),
+      runJobs("synthetic", "quick", {}, four, runner("a"), rows, options),
+      runJobs("synthetic", "quick", {}, four, runner("b"), rows, options),
     ]);
     const all = [...ranBy.a!, ...ranBy.b!].sort();
     assert.deepEqual(all, four.map((j) => j.key), "each model trained exactly once");
@@ -247,7 +251,7 @@ Deno.test("a claim not refreshed for 15 minutes is taken over, a fresh one is le
     await Deno.utime(claim("fm/seed=1"), old, old);
     await Deno.writeTextFile(claim("fm/seed=2"), JSON.stringify({ pid: Deno.pid, since: "" }));
     const ran: string[] = [];
-    const run = await runTable(
+    const run = await runJobs(
       "synthetic",
       "quick",
       {},
@@ -268,7 +272,7 @@ Deno.test("a model that fails releases its claim, so a rerun trains it", async (
   await inTempDir(async (dir) => {
     const options = { resultsDir: dir, quiet: true };
     await assert.rejects(
-      runTable(
+      runJobs(
         "synthetic",
         "quick",
         {},
@@ -281,7 +285,7 @@ Deno.test("a model that fails releases its claim, so a rerun trains it", async (
     );
     const claims = [...Deno.readDirSync(new URL(".partial/synthetic.quick.claims/", dir))];
     assert.deepEqual(claims, []);
-    const run = await runTable(
+    const run = await runJobs(
       "synthetic",
       "quick",
       {},
@@ -331,7 +335,7 @@ Deno.test("trainingOf: a model's override beats the table-wide settings, which b
   assert.deepEqual(trainingOf(overridden, fakeSpec("fm_k1")).batchSize, 256);
 });
 
-Deno.test("runDefinedTable rejects a configuration that names a model the table does not have", async () => {
+Deno.test("runTable rejects a configuration that names a model the table does not have", async () => {
   const table: TableDefinition = {
     name: "temperature",
     dataset: "test",
@@ -343,10 +347,12 @@ Deno.test("runDefinedTable rejects a configuration that names a model the table 
         direction: "",
         data: {} as TableModel["data"],
       }]),
+    full: baseConfig,
+    quick: baseConfig,
   };
   const config = { ...baseConfig, overrides: { fm_k6: { epochs: 1 } } };
   await assert.rejects(
-    runDefinedTable(table, "quick", config, { quiet: true }),
+    runTable({ ...table, quick: config }, "quick", { quiet: true }),
     (e: unknown) =>
       e instanceof RangeError && /model "fm_k6".*expected one of fm_k5/.test(e.message),
   );
@@ -364,14 +370,14 @@ Deno.test("models: a run trains only the named models, a later run the rest, and
       return Promise.resolve(result(job.seed));
     };
     const options = { resultsDir: dir, quiet: true };
-    const first = await runTable("temperature", "quick", {}, mixed, runJob, rows, {
+    const first = await runJobs("temperature", "quick", {}, mixed, runJob, rows, {
       ...options,
       models: ["efa_1_layers"],
     });
     assert.deepEqual(ran, ["efa_1_layers/seed=1"]);
     assert.equal(first.finished, false);
     await assert.rejects(Deno.stat(new URL("temperature.quick.csv", dir)), Deno.errors.NotFound);
-    const second = await runTable("temperature", "quick", {}, mixed, runJob, rows, options);
+    const second = await runJobs("temperature", "quick", {}, mixed, runJob, rows, options);
     assert.deepEqual(ran, ["efa_1_layers/seed=1", "fm_k5/seed=1"]);
     assert.equal(second.finished, true);
     const csv = await Deno.readTextFile(new URL("temperature.quick.csv", dir));

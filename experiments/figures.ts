@@ -30,9 +30,8 @@ import { attentionWeights, disposeModel, loadModel, type Model } from "../mod.ts
 import { param } from "../lib/_ops.ts";
 import { loadDataset, type LoadOptions, loadTemperature } from "../data/load.ts";
 import { writeAtomically } from "../lib/_io.ts";
-import { savedModelUrl } from "./_table.ts";
-import type { RuleSummary } from "./synthetic.ts";
-import type { CityError } from "./temperature.ts";
+import { savedModelUrl } from "./_harness.ts";
+import type { CityError, RuleSummary } from "./tables.ts";
 
 const RESULTS = new URL("./results/", import.meta.url);
 /** Where the figures are written. */

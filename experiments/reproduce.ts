@@ -22,27 +22,10 @@
  */
 import { parseArgs } from "node:util";
 import { parseTable } from "../data/csv.ts";
-import type { Mode, RunOptions, TableRun } from "./_harness.ts";
-import * as instacart from "./instacart.ts";
-import * as movielensExp1 from "./movielens_exp1.ts";
-import * as movielensExp2V1 from "./movielens_exp2_v1.ts";
-import * as movielensExp2V2 from "./movielens_exp2_v2.ts";
-import * as synthetic from "./synthetic.ts";
-import * as temperature from "./temperature.ts";
+import { type Mode, type RunOptions, runTable } from "./_harness.ts";
 import { writeFigures } from "./figures.ts";
-
-/** Every table, in the order `reproduce` runs them (cheapest first). */
-export const TABLES: Record<
-  string,
-  { run: (mode: Mode, options: RunOptions) => Promise<TableRun> }
-> = {
-  movielens_exp1: movielensExp1,
-  movielens_exp2_v1: movielensExp2V1,
-  movielens_exp2_v2: movielensExp2V2,
-  synthetic,
-  temperature,
-  instacart,
-};
+import type { TableName } from "./paper.ts";
+import { TABLES } from "./tables.ts";
 
 function summary(csvText: string): string[] {
   const table = parseTable(csvText, { file: "results.csv" });
@@ -79,7 +62,7 @@ if (import.meta.main) {
   }
   const names = values.only === undefined ? Object.keys(TABLES) : values.only.split(",");
   for (const name of names) {
-    if (TABLES[name] === undefined) {
+    if (!(name in TABLES)) {
       console.error(
         `reproduce: unknown table ${JSON.stringify(name)}; expected one of ${
           Object.keys(TABLES).join(", ")
@@ -100,7 +83,7 @@ if (import.meta.main) {
   };
   for (const name of names) {
     const start = performance.now();
-    const run = await TABLES[name]!.run(mode, options);
+    const run = await runTable(TABLES[name as TableName], mode, options);
     const seconds = (performance.now() - start) / 1000;
     if (!run.finished) {
       console.log(`${name}${mode === "quick" ? " (quick)" : ""}: left to another process`);

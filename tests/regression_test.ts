@@ -19,8 +19,8 @@ import assert from "node:assert/strict";
 import { parseTable } from "../data/csv.ts";
 import { testDataRoot } from "../data/_test_data.ts";
 import { paperNumber, type TableName, withinTolerance } from "../experiments/paper.ts";
-import { TABLES } from "../experiments/reproduce.ts";
-import { FM_K } from "../experiments/temperature.ts";
+import { runTable } from "../experiments/_harness.ts";
+import { FM_K, TABLES } from "../experiments/tables.ts";
 
 const RESULTS = new URL("../experiments/results/", import.meta.url);
 const root = testDataRoot();
@@ -51,7 +51,12 @@ for (const table of Object.keys(TABLES)) {
       const dir = await Deno.makeTempDir();
       try {
         const resultsDir = new URL(`file://${dir}/`);
-        await TABLES[table]!.run("quick", { force: true, quiet: true, resultsDir, dataDir: root! });
+        await runTable(TABLES[table as TableName], "quick", {
+          force: true,
+          quiet: true,
+          resultsDir,
+          dataDir: root!,
+        });
         const ours = parse(await Deno.readTextFile(new URL(`${table}.quick.csv`, resultsDir)));
         const committed = (await readRows(`${table}.quick.csv`))!;
         assert.deepEqual(ours.map(key), committed.map(key));
