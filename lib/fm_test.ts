@@ -41,15 +41,16 @@ Deno.test("categorical FM sums the context embeddings (plus the mask token when 
   [uni, bi].forEach(disposeModel);
 });
 
+/** A Gaussian value FM over three items. */
+function valueFm(options: Parameters<typeof fmConfig>[0]): FmModel {
+  return createFm(
+    fmConfig({ numItems: 3, target: "value", family: { name: "gaussian" }, ...options }),
+    { seed: 1 },
+  );
+}
+
 Deno.test("value FM is rho(x_i) . mean_j y_j alpha(x_j), and 0 for an empty context", () => {
-  const config = fmConfig({
-    numItems: 3,
-    dim: 2,
-    target: "value",
-    family: { name: "gaussian" },
-    context: "unidirectional",
-  });
-  const model = createFm(config, { seed: 1 });
+  const model = valueFm({ dim: 2, context: "unidirectional" });
   setTable(model, "rho", [[0, 0], [1, 0], [0, 1], [1, 1]]);
   setTable(model, "alpha", [[0, 0], [1, 2], [3, 4], [5, 6]]);
   const data = { items: [[1, 2, 3]], values: [[2, 1, 7]] };
@@ -59,15 +60,7 @@ Deno.test("value FM is rho(x_i) . mean_j y_j alpha(x_j), and 0 for an empty cont
 });
 
 Deno.test("neighbors FM uses only the listed items as context", () => {
-  const config = fmConfig({
-    numItems: 3,
-    dim: 1,
-    target: "value",
-    family: { name: "gaussian" },
-    context: "neighbors",
-    neighbors: [[], [2], [1, 3], [2]],
-  });
-  const model = createFm(config, { seed: 1 });
+  const model = valueFm({ dim: 1, context: "neighbors", neighbors: [[], [2], [1, 3], [2]] });
   setTable(model, "rho", [[0], [1], [1], [1]]);
   setTable(model, "alpha", [[0], [1], [1], [1]]);
   const data = { items: [[1, 2, 3]], values: [[10, 20, 40]] };

@@ -21,14 +21,13 @@ const MOVIELENS_EXP2_EFA: EfaConfigInput = {
   valueEmbedding: { kind: "table", size: 5, dim: 32, maskIndex: 4 }, // ratings 1..3, pad 0, mask 4
   head: [32],
 };
+// The synthetic value EFA is the exp-2 one with Gaussian ratings (a table row per truncated rating).
 const SYNTHETIC_EFA: EfaConfigInput = {
+  ...MOVIELENS_EXP2_EFA,
   numItems: 5,
   maxLength: 5,
-  target: "value",
   family: { name: "gaussian" },
-  unidirectionalMask: "prefix",
   valueEmbedding: { kind: "table", size: 50_002, dim: 32, maskIndex: 9 },
-  head: [32],
 };
 
 function count(model: Model): number {

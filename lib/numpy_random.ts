@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { polarPoint } from "./random.ts";
 
 const N = 624;
 const M = 397;
@@ -171,13 +172,7 @@ export class NumpyRandomState {
       this.#gauss = undefined;
       return loc + scale * g;
     }
-    let x1 = 0, x2 = 0, r2 = 0;
-    do {
-      x1 = 2 * this.randomSample() - 1;
-      x2 = 2 * this.randomSample() - 1;
-      r2 = x1 * x1 + x2 * x2;
-    } while (r2 >= 1 || r2 === 0);
-    const f = Math.sqrt((-2 * Math.log(r2)) / r2);
+    const { u: x1, v: x2, f } = polarPoint(() => this.randomSample());
     this.#gauss = f * x1;
     return loc + scale * f * x2;
   }

@@ -110,13 +110,7 @@ export class SeedStream {
       this.#spareNormal = undefined;
       return spare;
     }
-    let u = 0, v = 0, s = 0;
-    do {
-      u = 2 * this.random() - 1;
-      v = 2 * this.random() - 1;
-      s = u * u + v * v;
-    } while (s >= 1 || s === 0);
-    const f = Math.sqrt((-2 * Math.log(s)) / s);
+    const { u, v, f } = polarPoint(() => this.random());
     this.#spareNormal = v * f;
     return u * f;
   }
@@ -162,4 +156,33 @@ export class SeedStream {
 
 function rotl(x: number, k: number): number {
   return (x << k) | (x >>> (32 - k));
+}
+
+/**
+ * Marsaglia's polar method: the first point `(u, v)` drawn uniformly in
+ * `[-1, 1)²` that falls inside the unit disc (but not at its centre), and
+ * `f = sqrt(-2 log(s) / s)` with `s = u² + v²`; `u f` and `v f` are two
+ * independent standard normals.
+ *
+ * @param uniform The uniform draws in `[0, 1)`.
+ * @returns The point and the factor.
+ *
+ * @example Two normals from a seeded stream
+ * ```ts
+ * import { polarPoint, SeedStream } from "./random.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const rng = new SeedStream(1);
+ * const { u, v, f } = polarPoint(() => rng.random());
+ * assert.ok(u * u + v * v < 1 && Number.isFinite(u * f) && Number.isFinite(v * f));
+ * ```
+ */
+export function polarPoint(uniform: () => number): { u: number; v: number; f: number } {
+  let u = 0, v = 0, s = 0;
+  do {
+    u = 2 * uniform() - 1;
+    v = 2 * uniform() - 1;
+    s = u * u + v * v;
+  } while (s >= 1 || s === 0);
+  return { u, v, f: Math.sqrt((-2 * Math.log(s)) / s) };
 }
