@@ -21,7 +21,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { dense, linear, param, softmaxOver } from "./_ops.ts";
+import { dense, linear, param } from "./_ops.ts";
 import type { TfTensor } from "./_types.ts";
 import type { SequencesBatch } from "./data.ts";
 import {
@@ -37,6 +37,7 @@ import {
   type ModelOutput,
   multiHeadAttention,
   rowsAt,
+  weightsOverKeys,
 } from "./model.ts";
 import type { Tensor } from "./shapes.ts";
 
@@ -85,7 +86,7 @@ function encodeStreams(model: EfaModel, batch: SequencesBatch, maskItem: boolean
     const cross = tf.mul(tf.matMul(qg!, kc!, false, true), scale); // [S*H, n, n]
     const self = tf.mul(tf.sum(tf.mul(qg!, kg!), -1, true), scale); // [S*H, n, 1]
     const logits = tf.add(tf.add(tf.mul(cross, offDiagonal), tf.mul(self, diagonal)), causalBias); // [S*H, n, n]
-    const weights = tf.softmax(logits); // [S*H, n, n]
+    const weights = weightsOverKeys(logits); // [S*H, n, n]
     const selfWeight = tf.sum(tf.mul(weights, diagonal), -1, true); // [S*H, n, 1]
     const attended = tf.add(tf.matMul(tf.mul(weights, offDiagonal), vc!), tf.mul(selfWeight, vg!)); // [S*H, n, K]
     const out = dense(
@@ -150,7 +151,7 @@ function encodeCopies(model: EfaModel, batch: SequencesBatch, maskItem: boolean)
         tf.add(tf.mul(rowReplaced, c.offDiagonalOf), tf.mul(selfMasked, c.diagonal)),
         scale,
       );
-      const weights = tf.softmax(logits); // [S, n(i), n(l)]
+      const weights = weightsOverKeys(logits); // [S, n(i), n(l)]
       const selfWeight = tf.sum(tf.mul(weights, c.diagonal), -1, true); // [S, n(i), 1]
       const attended = tf.add(
         tf.matMul(tf.mul(weights, c.offDiagonalOf), head(projected, 2, h)),
@@ -180,7 +181,7 @@ function encodeCopies(model: EfaModel, batch: SequencesBatch, maskItem: boolean)
       ]),
       scale,
     ); // [S*H, n(i), n(j), n(l)]
-    const weights = tf.softmax(logits); // [S*H, n(i), n(j), n(l)]
+    const weights = weightsOverKeys(logits); // [S*H, n(i), n(j), n(l)]
     // Copy i's values are the true ones except at i: sum_l w v_l + w_i (vm_i - v_i).
     const onTrue = tf.reshape(tf.matMul(tf.reshape(weights, [SH, n * n, n]), v!), [SH, n, n, K]); // [S*H, n(i), n(j), K]
     const onMasked = tf.sum(tf.mul(weights, c.keyIsMasked), -1, true); // [S*H, n(i), n(j), 1]
@@ -214,7 +215,7 @@ function encodeCopies(model: EfaModel, batch: SequencesBatch, maskItem: boolean)
     const v2 = tf.reshape(dense(p, `layer${L - 1}.attention.value`, h), [S, n, n, H, K]);
     const q2 = tf.reshape(dense(p, `layer${L - 1}.attention.query`, target), [S, n, 1, H, K]);
     const logits2 = tf.mul(tf.sum(tf.mul(q2, k2), -1), scale); // [S, n(i), n(j), H]
-    const weights2 = softmaxOver(logits2, 2); // softmax over j
+    const weights2 = weightsOverKeys(logits2, 2); // softmax over j
     const out2 = tf.reshape(tf.sum(tf.mul(tf.expandDims(weights2, 4), v2), 2), [S, n, HK]); // [S, n(i), HK]
     const attention = dense(p, `layer${L - 1}.attention.output`, out2); // [S, n, W]
     last = block(model, L - 1, target, attention);

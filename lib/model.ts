@@ -38,6 +38,7 @@ import {
   linear,
   type ModelParameters,
   param,
+  softmaxOver,
   uniformVariable,
 } from "./_ops.ts";
 import { checkBatch, type PaddedBatch, type RowsBatch, type TokenRows } from "./data.ts";
@@ -514,6 +515,19 @@ export function embedTokens(
   });
 }
 
+/**
+ * Attention weights from logits: the softmax over the key axis (the last one
+ * unless `axis` says otherwise). Every layout turns its logits into weights
+ * here, so that a change to the weights (dropout, a temperature) is made once.
+ *
+ * @param logits The attention logits, `[..., key]`.
+ * @param axis The key axis (default the last).
+ * @returns The weights, shaped like `logits`, summing to one over `axis`.
+ */
+export function weightsOverKeys(logits: TfTensor, axis = -1): TfTensor {
+  return axis === -1 || axis === logits.rank - 1 ? tf.softmax(logits) : softmaxOver(logits, axis);
+}
+
 /** The additive logit bias of a key that may not be attended to (Keras' masked softmax). */
 export const MASKED_LOGIT = -1e9;
 
@@ -565,7 +579,7 @@ export function attend(
   return tf.tidy(() => {
     let logits = tf.mul(tf.matMul(query, keys, false, true), 1 / Math.sqrt(dims["key_dim"]!)); // [batch, query, key]
     if (bias !== undefined) logits = tf.add(logits, bias);
-    const weights = tf.softmax(logits); // [batch, query, key]
+    const weights = weightsOverKeys(logits); // [batch, query, key]
     const output = tf.matMul(weights, values); // [batch, query, value_dim]
     return {
       output: output as Tensor<"batch query value_dim">,
