@@ -14,7 +14,8 @@
  */
 import { parseArgs } from "node:util";
 // @ts-types="@types/d3-dsv"
-import { csvFormat, csvParse } from "d3-dsv";
+import { csvFormat } from "d3-dsv";
+import { detectDelimiter, parseTable, type Table } from "./lib/_csv.ts";
 import { fit, type FitFamily, type FittedEfa, loadFitted, type Observation } from "./mod.ts";
 import { epochProgress, writeAtomically } from "./lib/_io.ts";
 
@@ -37,6 +38,7 @@ const COLUMN_FLAGS = {
   item: { type: "string", default: "item" },
   value: { type: "string" },
   position: { type: "string" },
+  delimiter: { type: "string" },
 } as const;
 
 const HELP: Record<string, string> = {
@@ -48,6 +50,7 @@ const HELP: Record<string, string> = {
   --item COL           column of the item (default "item")
   --value COL          column of the value (modelled when given)
   --position COL       column of the position within the sequence (default: row order)
+  --delimiter D        , ; tab or | (default: detected from the header line)
   --family F           categorical | gaussian | poisson | bernoulli | joint-<family>
                        (default: categorical without --value, gaussian with it)
   --direction D        bidirectional (default) | unidirectional
@@ -68,7 +71,34 @@ const HELP: Record<string, string> = {
 const USAGE = `efa <command> [options]   (efa <command> --help for details)
 commands: fit, evaluate, predict, attention`;
 
-/** Reads the observations of a CSV, checking the named columns. */
+/** The delimiters `--delimiter` accepts, by name. */
+const DELIMITER_NAMES: Record<string, string> = {
+  ",": ",",
+  comma: ",",
+  ";": ";",
+  semicolon: ";",
+  tab: "\t",
+  "\\t": "\t",
+  "\t": "\t",
+  "|": "|",
+  pipe: "|",
+};
+
+/**
+ * Reads the observations of a CSV, checking the named columns. Files as
+ * spreadsheets export them work: a byte-order mark, CRLF line ends, trailing
+ * blank lines, `;`, tab or `|` separators (detected from the header unless
+ * given) and spaces around fields. Malformed files are refused with the file
+ * and line: an unbalanced quote, a row with too many or too few fields, an
+ * empty sequence id or item, a position given twice in one sequence.
+ *
+ * @param text The file's text.
+ * @param file The file's name, used in errors.
+ * @param columns The columns of the sequence id, item, value and position.
+ * @param delimiter The separator, or `undefined` to detect it.
+ * @returns One observation per data row, in file order.
+ * @throws {UsageError} Naming the file, the line and what is wrong.
+ */
 export function readObservations(
   text: string,
   file: string,
@@ -78,9 +108,22 @@ export function readObservations(
     value?: string | undefined;
     position?: string | undefined;
   },
+  delimiter?: string,
 ): Observation[] {
-  const rows = csvParse(text);
-  const present = rows.columns;
+  let table: Table;
+  try {
+    table = parseTable(text, {
+      file,
+      delimiter: delimiter ?? detectDelimiter(text),
+      singleLineFields: true,
+    });
+  } catch (error) {
+    if (error instanceof RangeError || error instanceof TypeError) {
+      throw new UsageError(error.message);
+    }
+    throw error;
+  }
+  const present = table.columns;
   for (const [flag, name] of Object.entries(columns)) {
     if (name !== undefined && !present.includes(name)) {
       throw new UsageError(
@@ -90,24 +133,73 @@ export function readObservations(
       );
     }
   }
-  return rows.map((row, i) => {
+  const at = (name: string): number => present.indexOf(name);
+  const seen = new Map<string, number>(); // "sequence\0position" -> line
+  return table.rows.map((row, i) => {
+    const line = table.firstLine + i;
+    const cell = (col: string): string => row[at(col)]!.trim();
+    const text = (col: string, flag: string): string => {
+      const v = cell(col);
+      if (v === "") {
+        throw new UsageError(`${file}:${line}: empty ${flag} in column "${col}"`);
+      }
+      return v;
+    };
     const number = (col: string): number => {
-      const raw = row[col] ?? "";
-      const v = raw.trim() === "" ? NaN : Number(raw);
+      const raw = cell(col);
+      const v = raw === "" ? NaN : Number(raw);
       if (!Number.isFinite(v)) {
         throw new UsageError(
-          `${file}:${i + 2}: expected a number in column "${col}", got ${JSON.stringify(raw)}`,
+          `${file}:${line}: expected a number in column "${col}", got ${JSON.stringify(raw)}`,
         );
       }
       return v;
     };
+    const sequence = text(columns.sequence, "sequence id");
+    const position = columns.position === undefined ? undefined : number(columns.position);
+    if (position !== undefined) {
+      const key = `${sequence}\u0000${position}`;
+      const first = seen.get(key);
+      if (first !== undefined) {
+        throw new UsageError(
+          `${file}:${line}: sequence "${sequence}" has position ${position} twice (lines ${first} and ${line})`,
+        );
+      }
+      seen.set(key, line);
+    }
     return {
-      sequence: row[columns.sequence]!,
-      item: row[columns.item]!,
+      sequence,
+      item: text(columns.item, "item"),
       ...(columns.value === undefined ? {} : { value: number(columns.value) }),
-      ...(columns.position === undefined ? {} : { position: number(columns.position) }),
+      ...(position === undefined ? {} : { position }),
     };
   });
+}
+
+/** The separator a `--delimiter` value names, or `undefined` to detect it. */
+function delimiterOf(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  const d = DELIMITER_NAMES[raw];
+  if (d === undefined) {
+    throw new UsageError(
+      `--delimiter: expected one of ",", ";", tab, "|" (or comma, semicolon, pipe), got ${
+        JSON.stringify(raw)
+      }`,
+    );
+  }
+  return d;
+}
+
+/** Refuses an output path that cannot be written, before any work is done. */
+async function checkWritable(path: string, flag: string): Promise<void> {
+  const info = await Deno.stat(path).catch(() => null);
+  if (info?.isDirectory) throw new UsageError(`--${flag}: ${path} is a directory, not a file`);
+  const slash = path.lastIndexOf("/");
+  const dir = slash < 0 ? "." : slash === 0 ? "/" : path.slice(0, slash);
+  const parent = await Deno.stat(dir).catch(() => null);
+  if (parent === null || !parent.isDirectory) {
+    throw new UsageError(`--${flag}: the folder ${dir} of ${path} does not exist`);
+  }
 }
 
 function required(value: string | undefined, flag: string, command: string): string {
@@ -127,14 +219,10 @@ function positiveInteger(raw: string | undefined, flag: string, fallback: number
 }
 
 async function readText(path: string, what: string): Promise<string> {
-  try {
-    return await Deno.readTextFile(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      throw new UsageError(`${what} ${path} does not exist`);
-    }
-    throw error;
-  }
+  const info = await Deno.stat(path).catch(() => null);
+  if (info === null) throw new UsageError(`${what} ${path} does not exist`);
+  if (info.isDirectory) throw new UsageError(`${what} ${path} is a directory, not a file`);
+  return await Deno.readTextFile(path);
 }
 
 async function loadModelFile(path: string): Promise<FittedEfa> {
@@ -254,7 +342,15 @@ export async function main(
       value: v.value,
       position: command === "attention" ? undefined : v.position,
     };
-    const rows = readObservations(await readText(dataPath, "the data file"), dataPath, columns);
+    if (command === "fit" || command === "predict") {
+      await checkWritable(required(v.out, "out", command), "out");
+    } else if (command === "attention" && v.out !== undefined) await checkWritable(v.out, "out");
+    const rows = readObservations(
+      await readText(dataPath, "the data file"),
+      dataPath,
+      columns,
+      delimiterOf(v.delimiter),
+    );
     if (command === "fit") {
       const outPath = required(v.out, "out", command);
       const epochs = positiveInteger(v.epochs, "epochs", 200);
@@ -359,7 +455,11 @@ export async function main(
       err(`error: ${error.message}`);
       return 2;
     }
-    err(`error: ${error instanceof Error ? error.stack ?? error.message : error}`);
+    err(
+      `error: ${
+        error instanceof Error ? error.message : error
+      } (an internal error: please report it)`,
+    );
     return 1;
   }
 }

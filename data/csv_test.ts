@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { numberColumn, parseTable } from "./csv.ts";
+import { detectDelimiter, numberColumn, parseTable } from "../lib/_csv.ts";
 import { parseRatings } from "./movielens.ts";
 import { parseProcessed } from "./instacart.ts";
 
@@ -38,4 +38,27 @@ Deno.test("numberColumn() names file, line and column of a malformed number", ()
     /q.csv:2: expected column "b" to hold a number, got "x, y"/,
   );
   assert.throws(() => parseTable("", { file: "e.csv" }), /e.csv: expected a header row/);
+});
+
+Deno.test("parseTable() reads a spreadsheet export: byte-order mark, CRLF, trailing blank lines", () => {
+  const t = parseTable("\uFEFFa,b\r\n1,2\r\n3,4\r\n\r\n  \n", { file: "x.csv" });
+  assert.deepEqual(t.columns, ["a", "b"]);
+  assert.deepEqual(t.rows, [["1", "2"], ["3", "4"]]);
+});
+
+Deno.test("parseTable() with singleLineFields names the line of an unbalanced quote", () => {
+  const text = 'a,b\n1,"open\n2,3\n';
+  assert.equal(parseTable(text, { file: "q.csv" }).rows.length, 1); // the quote swallows the rest
+  assert.throws(() => parseTable(text, { file: "q.csv", singleLineFields: true }), {
+    name: "RangeError",
+    message: "q.csv:2: a quoted field runs over several lines (an unbalanced quote?)",
+  });
+});
+
+Deno.test("detectDelimiter() picks the header's separator outside quotes", () => {
+  assert.equal(detectDelimiter("a;b;c\n1;2;3"), ";");
+  assert.equal(detectDelimiter("a\tb\n1\t2"), "\t");
+  assert.equal(detectDelimiter('"a;b",c\n1,2'), ",");
+  assert.equal(detectDelimiter("\uFEFFa|b\n"), "|");
+  assert.equal(detectDelimiter("a\n1\n"), ",");
 });

@@ -15,7 +15,7 @@
  */
 import type { Sequences } from "../mod.ts";
 import { trainTestSplit } from "../lib/numpy_random.ts";
-import { numberColumn, parseTable, stringColumn } from "./csv.ts";
+import { numberColumn, parseTable, stringColumn } from "../lib/_csv.ts";
 import { countTargets, type PreparedDataset, selectSequences } from "./prepared.ts";
 
 /** One row of a processed file. */

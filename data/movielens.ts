@@ -21,7 +21,7 @@
  */
 import { listExamples, type Sequences } from "../mod.ts";
 import { NumpyRandomState, trainTestSplit } from "../lib/numpy_random.ts";
-import { numberColumn, parseTable } from "./csv.ts";
+import { numberColumn, parseTable } from "../lib/_csv.ts";
 import { countTargets, type PreparedDataset, selectSequences, splitExamples } from "./prepared.ts";
 
 /** One row of `u.data`. */

@@ -16,7 +16,7 @@
  * 5. Years 2007-2012 train, 2013-2016 validate, 2017-2019 test.
  */
 import type { Sequences } from "../mod.ts";
-import { numberColumn, parseTable, stringColumn, type Table } from "./csv.ts";
+import { numberColumn, parseTable, stringColumn, type Table } from "../lib/_csv.ts";
 import { countTargets, type PreparedDataset } from "./prepared.ts";
 
 /** One daily reading. */

@@ -8,7 +8,7 @@
  * (`<!-- timing:* -->`) from their JSON records. A test fails when the README
  * is stale.
  */
-import { parseTable } from "../data/csv.ts";
+import { parseTable } from "../lib/_csv.ts";
 import { PAPER, type TableName } from "./paper.ts";
 
 const RESULTS = new URL("./results/", import.meta.url);

@@ -21,7 +21,7 @@
  * table over several sittings: the checkpoint keeps them until the rest is run.
  */
 import { parseArgs } from "node:util";
-import { parseTable } from "../data/csv.ts";
+import { parseTable } from "../lib/_csv.ts";
 import { type Mode, type RunOptions, runTable } from "./_harness.ts";
 import { writeFigures } from "./figures.ts";
 import type { TableName } from "./paper.ts";

@@ -1,6 +1,6 @@
 /** The command line end to end on a temporary CSV made by the worked example's generator. */
 import assert from "node:assert/strict";
-import { main } from "../cli.ts";
+import { main, readObservations } from "../cli.ts";
 import { exampleOrders } from "../data/example/make_example.ts";
 
 async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -176,6 +176,97 @@ Deno.test("efa refuses bad input with a clear message and exit code 2", async ()
     assert.equal((await run(["fit", "--colour", "red"])).code, 2);
     assert.equal((await run(["evaluate", "--help"])).code, 0);
     assert.equal((await run(["evaluate", "--model", `${dir}/missing.json`, ...columns])).code, 2);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+const COLUMNS = { sequence: "customer", item: "item", value: "rating", position: "position" };
+
+Deno.test("readObservations() reads CSVs as spreadsheets export them", () => {
+  const expected = [
+    { sequence: "c1", item: "tea", value: 3, position: 0 },
+    { sequence: "c1", item: "cake", value: 4, position: 1 },
+  ];
+  const variants: Record<string, string> = {
+    "byte-order mark and CRLF":
+      "\uFEFFcustomer,item,rating,position\r\nc1,tea,3,0\r\nc1,cake,4,1\r\n",
+    "trailing blank lines": "customer,item,rating,position\nc1,tea,3,0\nc1,cake,4,1\n\n\n",
+    "semicolons": "customer;item;rating;position\nc1;tea;3;0\nc1;cake;4;1\n",
+    "tabs": "customer\titem\trating\tposition\nc1\ttea\t3\t0\nc1\tcake\t4\t1\n",
+    "spaces around fields": "customer, item , rating,position\n c1 , tea, 3 ,0\nc1,cake ,4, 1\n",
+    "quoted fields": 'customer,item,rating,position\n"c1","tea","3","0"\nc1,cake,4,1\n',
+  };
+  for (const [name, text] of Object.entries(variants)) {
+    assert.deepEqual(readObservations(text, "x.csv", COLUMNS), expected, name);
+  }
+  // An explicit delimiter wins over detection (here the header has no separator to detect).
+  assert.deepEqual(
+    readObservations("customer\nc1\n", "x.csv", { sequence: "customer", item: "customer" }, ";"),
+    [
+      { sequence: "c1", item: "c1" },
+    ],
+  );
+});
+
+Deno.test("readObservations() names file and line of malformed rows", () => {
+  const header = "customer,item,rating,position\n";
+  const cases: [string, string][] = [
+    [
+      'c1,"tea,3,0\nc1,cake,4,1\n',
+      "x.csv:2: a quoted field runs over several lines (an unbalanced quote?)",
+    ],
+    [
+      "c1,tea,3,0\nc1,cake,4,1,extra\n",
+      'x.csv:3: expected 4 fields (customer, item, rating, position), got 5: "c1,cake,4,1,extra"',
+    ],
+    ["c1,tea,3,0\n,cake,4,1\n", 'x.csv:3: empty sequence id in column "customer"'],
+    ["c1,tea,3,0\nc1, ,4,1\n", 'x.csv:3: empty item in column "item"'],
+    [
+      "c1,tea,3,0\nc2,cake,4,0\nc1,cake,4,0\n",
+      'x.csv:4: sequence "c1" has position 0 twice (lines 2 and 4)',
+    ],
+    ["c1,tea,three,0\n", 'x.csv:2: expected a number in column "rating", got "three"'],
+  ];
+  for (const [rows, message] of cases) {
+    assert.throws(() => readObservations(header + rows, "x.csv", COLUMNS), {
+      name: "UsageError",
+      message,
+    });
+  }
+});
+
+Deno.test("efa refuses a directory as --data and an unwritable --out before training", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const csv = `${dir}/orders.csv`;
+    await Deno.writeTextFile(csv, exampleOrders(10, 3));
+    const columns = ["--sequence", "customer", "--item", "item"];
+    const asDir = await run(["fit", "--data", dir, ...columns, "--out", `${dir}/m.json`]);
+    assert.equal(asDir.code, 2);
+    assert.equal(asDir.err, `error: the data file ${dir} is a directory, not a file`);
+    const outDir = await run(["fit", "--data", csv, ...columns, "--out", dir]);
+    assert.equal(outDir.code, 2);
+    assert.equal(outDir.err, `error: --out: ${dir} is a directory, not a file`);
+    const noFolder = await run(["fit", "--data", csv, ...columns, "--out", `${dir}/no/m.json`]);
+    assert.equal(noFolder.code, 2);
+    assert.equal(
+      noFolder.err,
+      `error: --out: the folder ${dir}/no of ${dir}/no/m.json does not exist`,
+    );
+    assert.doesNotMatch(noFolder.err + outDir.err, /epoch/); // refused before any training
+    const badDelimiter = await run([
+      "fit",
+      "--data",
+      csv,
+      ...columns,
+      "--delimiter",
+      ":",
+      "--out",
+      `${dir}/m.json`,
+    ]);
+    assert.equal(badDelimiter.code, 2);
+    assert.match(badDelimiter.err, /--delimiter: expected one of/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

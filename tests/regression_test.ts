@@ -16,7 +16,7 @@
  * Tables without committed full results yet are reported as ignored tests.
  */
 import assert from "node:assert/strict";
-import { parseTable } from "../data/csv.ts";
+import { parseTable } from "../lib/_csv.ts";
 import { testDataRoot } from "../data/_test_data.ts";
 import { paperNumber, type TableName, withinTolerance } from "../experiments/paper.ts";
 import { runTable } from "../experiments/_harness.ts";

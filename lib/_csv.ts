@@ -27,12 +27,59 @@ export interface ParseOptions {
   readonly columns?: readonly string[];
   /** Columns that must be present. */
   readonly required?: readonly string[];
+  /**
+   * Refuse quoted fields that span lines (default false): in a file of one
+   * record per line they mean an unbalanced quote, named with its line.
+   */
+  readonly singleLineFields?: boolean;
+}
+
+/** The delimiters {@link detectDelimiter} chooses from, most common first. */
+const DELIMITERS = [",", ";", "\t", "|"] as const;
+
+/**
+ * The delimiter of a file exported from a spreadsheet or a database: the one
+ * of `,`, `;`, tab and `|` that occurs most often in the header line outside
+ * quotes (`,` when none does).
+ *
+ * @param text The file's text.
+ * @returns The delimiter.
+ *
+ * @example A semicolon-separated export
+ * ```ts
+ * import { detectDelimiter } from "./_csv.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(detectDelimiter("user;movie;rating\n1;2;3\n"), ";");
+ * assert.equal(detectDelimiter("user\tmovie\n1\t2\n"), "\t");
+ * assert.equal(detectDelimiter("user\n1\n"), ",");
+ * ```
+ */
+export function detectDelimiter(text: string): string {
+  const header = stripBom(text).split(/\r?\n/, 1)[0] ?? "";
+  const counts = new Map<string, number>(DELIMITERS.map((d) => [d, 0]));
+  let quoted = false;
+  for (const c of header) {
+    if (c === '"') quoted = !quoted;
+    else if (!quoted && counts.has(c)) counts.set(c, counts.get(c)! + 1);
+  }
+  let best = ",", most = 0;
+  for (const [d, n] of counts) if (n > most) [best, most] = [d, n];
+  return best;
+}
+
+/** The text without a leading UTF-8 byte-order mark (as spreadsheets write it). */
+function stripBom(text: string): string {
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
 /**
  * Parses delimited text. Quoted fields follow RFC 4180 (as in `products.csv`).
  *
  * @param text The file's text.
+ * A leading byte-order mark and trailing blank lines are dropped; CRLF and LF
+ * line ends both work.
+ *
  * @param options The file name, delimiter, header and required columns.
  * @returns The table.
  * @throws {TypeError} When a required column is missing (naming it and the columns found).
@@ -40,7 +87,9 @@ export interface ParseOptions {
  */
 export function parseTable(text: string, options: ParseOptions): Table {
   const { file } = options;
-  const parsed = dsvFormat(options.delimiter ?? ",").parseRows(text.replace(/\r?\n$/, ""));
+  // A byte-order mark and trailing blank lines (spreadsheet exports) are not data.
+  const body = stripBom(text).replace(/(\r?\n[ \t]*)+$/, "");
+  const parsed = body === "" ? [] : dsvFormat(options.delimiter ?? ",").parseRows(body);
   let columns: readonly string[];
   let rows: string[][];
   let firstLine: number;
@@ -64,6 +113,11 @@ export function parseTable(text: string, options: ParseOptions): Table {
     }
   }
   rows.forEach((row, i) => {
+    if (options.singleLineFields && row.some((cell) => cell.includes("\n"))) {
+      throw new RangeError(
+        `${file}:${firstLine + i}: a quoted field runs over several lines (an unbalanced quote?)`,
+      );
+    }
     if (row.length !== columns.length) {
       throw new RangeError(
         `${file}:${firstLine + i}: expected ${columns.length} fields (${
