@@ -61,7 +61,8 @@ const HELP: Record<string, string> = {
   evaluate: `efa evaluate --model MODEL.json --data FILE.csv [column options]
   Prints the mean loss, log-likelihood and (for values) MSE per prediction, every position predicted.`,
   predict: `efa predict --model MODEL.json --data FILE.csv --out PREDICTIONS.csv [column options]
-  Writes one row per observation: sequence, position, item, value, mean, top_item, item_probability.`,
+  Writes one row per observation: sequence, position (the CSV's own ids and positions, so the rows
+  join back to the input), item, value, mean, top_item, item_probability.`,
   attention:
     `efa attention --model MODEL.json --data FILE.csv --id SEQUENCE [--position N] [--out FILE.csv] [column options]
   Shows the head-averaged attention of every layer for one sequence with position N masked (default 0),
@@ -390,11 +391,13 @@ export async function main(
       if (Deno.stderr.isTerminal()) err("");
       await writeAtomically(outPath, fitted.save());
       const t = fitted.training!;
+      // Without held-out sequences (--validation 0) early stopping watched the training loss.
+      const watched = t.history[0]?.validationLoss === undefined ? "training" : "validation";
       out(
         `fitted ${fitted.family} EFA on ${rows.length} observations (${
           fitted.items.length - 1
         } items): ` +
-          `${t.history.length} epochs, best validation loss ${
+          `${t.history.length} epochs, best ${watched} loss ${
             t.bestLoss.toFixed(4)
           } at epoch ${t.bestEpoch}; wrote ${outPath}`,
       );

@@ -70,9 +70,9 @@ export interface FitOptions {
 
 /** One prediction of {@link FittedEfa.predict}. */
 export interface Prediction {
-  /** The sequence. */
+  /** The sequence, as the rows name it. */
   readonly sequence: string;
-  /** The position. */
+  /** The position, as the rows give it (their `position`, or the index in row order when they have none). */
   readonly position: number;
   /** The observed item. */
   readonly item: string;
@@ -212,13 +212,15 @@ function makeFitted(
     training,
     evaluate: (rows) => evaluate(model, prepare(rows, "evaluate").data),
     predict: (rows) => {
-      const { data, keys } = prepare(rows, "predict");
+      const groups = groupRows(rows, "predict");
+      const { data, keys } = toSequences(groups, index, withValues, "predict");
       const p = predict(model, data);
       const natural = model.family?.naturalDim ?? 0, J = items.length - 1;
       return p.examples.map(([s, pos], i) => {
+        const row = groups.get(keys[s]!)![pos]!; // the observation, to report its own position
         const out: { -readonly [K in keyof Prediction]: Prediction[K] } = {
           sequence: keys[s]!,
-          position: pos,
+          position: row.position ?? pos,
           item: items[data.items[s]![pos]!]!,
         };
         if (data.values !== undefined) out.value = data.values[s]![pos]!;

@@ -63,6 +63,25 @@ Deno.test("fit() models items (categorical) and both (joint)", async () => {
   joint.dispose();
 });
 
+Deno.test("predict() reports each observation by the rows' own sequence ids and positions", async () => {
+  // Positions 10, 20, 30 given out of order, and a sequence with no positions (row order).
+  const rows: Observation[] = [
+    { sequence: 7, position: 30, item: "c" },
+    { sequence: 7, position: 10, item: "a" },
+    { sequence: 7, position: 20, item: "b" },
+  ];
+  const fitted = await fit(rows, { epochs: 1, validationShare: 0 });
+  const byPosition = fitted.predict(rows).map((p) => [p.sequence, p.position, p.item]);
+  assert.deepEqual(byPosition, [["7", 10, "a"], ["7", 20, "b"], ["7", 30, "c"]]);
+  const inOrder = fitted.predict([{ sequence: "s", item: "b" }, { sequence: "s", item: "a" }]);
+  assert.deepEqual(inOrder.map((p) => [p.sequence, p.position, p.item]), [["s", 0, "b"], [
+    "s",
+    1,
+    "a",
+  ]]);
+  fitted.dispose();
+});
+
 Deno.test("bad input gets a clear error", async () => {
   const rows = valueRows(20, 5);
   await assert.rejects(() => fit([]), {

@@ -271,3 +271,22 @@ Deno.test("efa refuses a directory as --data and an unwritable --out before trai
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("efa fit --validation 0 reports the training loss it watched, not a validation loss", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const csv = `${dir}/orders.csv`;
+    await Deno.writeTextFile(csv, exampleOrders(10, 3));
+    const columns = ["--sequence", "customer", "--item", "item", "--epochs", "2"];
+    const noValidation = await run(
+      ["fit", "--data", csv, ...columns, "--validation", "0", "--out", `${dir}/a.json`],
+    );
+    assert.equal(noValidation.code, 0, noValidation.err);
+    assert.match(noValidation.out, /2 epochs, best training loss \d+\.\d+ at epoch \d/);
+    const held = await run(["fit", "--data", csv, ...columns, "--out", `${dir}/b.json`]);
+    assert.equal(held.code, 0, held.err);
+    assert.match(held.out, /2 epochs, best validation loss \d+\.\d+ at epoch \d/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
