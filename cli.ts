@@ -134,11 +134,11 @@ export function readObservations(
       );
     }
   }
-  const at = (name: string): number => present.indexOf(name);
+  const index = new Map(present.map((name, j) => [name, j]));
   const seen = new Map<string, number>(); // "sequence\0position" -> line
   return table.rows.map((row, i) => {
     const line = table.firstLine + i;
-    const cell = (col: string): string => row[at(col)]!.trim();
+    const cell = (col: string): string => row[index.get(col)!]!.trim();
     const text = (col: string, flag: string): string => {
       const v = cell(col);
       if (v === "") {

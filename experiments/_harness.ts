@@ -571,7 +571,14 @@ export function savedModelUrl(
   return new URL(`models/${table}/${model}${suffix}.json`, resultsDir);
 }
 
-function subset(data: Sequences, count: number): Sequences {
+/**
+ * The first `count` sequences of a data set (all of them when it has fewer).
+ *
+ * @param data The sequences.
+ * @param count How many to keep.
+ * @returns The sequences with their values, lags and targets.
+ */
+export function subset(data: Sequences, count: number): Sequences {
   const n = Math.min(count, data.items.length);
   return {
     items: data.items.slice(0, n),

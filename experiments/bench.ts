@@ -50,6 +50,7 @@ import {
   temperatureFm,
 } from "./paper_models.ts";
 import { batchLoss } from "../lib/train.ts";
+import { subset } from "./_harness.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -86,14 +87,11 @@ async function measure(
     : [];
   let cursor = 0;
   const step = (): number => {
-    const batch: BatchPlan = layout === "auto" ? plan[cursor++ % plan.length]! : {
-      layout: "padded",
-      length: 0,
-      examples: examples.slice(
-        (cursor * BATCH) % (examples.length - BATCH),
-        ((cursor++ * BATCH) % (examples.length - BATCH)) + BATCH,
-      ),
-    };
+    const start = (cursor * BATCH) % (examples.length - BATCH);
+    const batch: BatchPlan = layout === "auto"
+      ? plan[cursor % plan.length]!
+      : { layout: "padded", length: 0, examples: examples.slice(start, start + BATCH) };
+    cursor++;
     optimizer.step(() => batchLoss(model, data, batch));
     return batch.examples.length;
   };
@@ -114,16 +112,6 @@ async function measure(
   };
 }
 
-/** The first `n` sequences. */
-function prefix(data: Sequences, n: number): Sequences {
-  return {
-    items: data.items.slice(0, n),
-    ...(data.values === undefined ? {} : { values: data.values.slice(0, n) }),
-    ...(data.lags === undefined ? {} : { lags: data.lags.slice(0, n) }),
-    ...(data.targets === undefined ? {} : { targets: data.targets.slice(0, n) }),
-  };
-}
-
 /**
  * Predictions per second of `train()` (the training plan, `planEpochs`):
  * one epoch on the first sequences, as many as take about `seconds` (sized
@@ -137,7 +125,7 @@ async function measureTrain(
   let n = Math.max(8, data.items.length >> 7);
   for (;;) {
     const model = createEfa(efaConfig(config), { seed: 1 });
-    const part = prefix(data, n);
+    const part = subset(data, n);
     const { history } = await train(model, part, {
       epochs: 1,
       batchSize: BATCH,

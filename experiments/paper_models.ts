@@ -26,7 +26,7 @@ export interface PaperTraining {
   readonly epochs: number;
   /** Early-stopping patience (epochs without a better validation loss); `Infinity` for none. */
   readonly patience: number;
-  /** What a fast-path step draws (`TrainOptions.draw`; default whole sequences). */
+  /** What a step of the automatic layouts draws (`TrainOptions.draw`; default whole sequences). */
   readonly draw?: "sequences" | "examples";
 }
 

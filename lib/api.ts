@@ -8,7 +8,7 @@
  * (width 32, 2 layers of 2 heads); 20% of the sequences held out for
  * validation and early stopping with patience 10 (the notebooks' patience);
  * learning rate 1e-3 (ten times the paper's 1e-4: the paper trains for hundreds
- * of epochs, a first fit should take minutes); the fast training path.
+ * of epochs, a first fit should take minutes); training in the fast layouts (`lib/plan.ts`).
  *
  * @module
  */

@@ -172,7 +172,7 @@ Deno.test("on data simulated from a known EFA, a trained EFA beats the FM on hel
   await train(efa, trainData, options);
   await train(fm, trainData, options);
   const efaLoss = evaluate(efa, testData).loss, fmLoss = evaluate(fm, testData).loss;
-  // Measured on wasm, seeds as above: EFA 1.085 (fast path), FM 1.173, teacher 1.079 (uniform: ln 8 = 2.079).
+  // Measured on wasm, seeds as above: EFA 1.085 (auto layout), FM 1.173, teacher 1.079 (uniform: ln 8 = 2.079).
   assert.ok(efaLoss < fmLoss - 0.03, `EFA ${efaLoss} vs FM ${fmLoss} (teacher ${truth})`);
   assert.ok(
     Math.abs(efaLoss - truth) < 0.05,
