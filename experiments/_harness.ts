@@ -112,6 +112,7 @@ const NOT_RESULT_CODE = new Set([
   "readme_table.ts",
   "reproduce.ts",
   "bench.ts",
+  "bench_vs.ts",
   "datasets.ts",
   "make_temperature_slices.ts",
   "figures.ts",
