@@ -16,6 +16,16 @@
  * EFA on baskets drawn from a seed with Instacart's shape (63 items, 10 to
  * 24 per basket), so that it runs without the data sets.
  *
+ * Then, for every paper configuration, a line `train CONFIG preds_per_s=N
+ * peak_tensor_MB=M` (one `train()` epoch with the paper's batch size and
+ * learning rate), and where a Python with PyTorch is found (`python3`,
+ * `/usr/bin/python3` or `$EFA_PEER_PYTHON`), a line `peer CONFIG ours=N
+ * torch=M ratio=R` from the PyTorch peer (`peer_torch.py`) trained on the
+ * same epoch of steps, one thread. `--peer-blas=DIR` (or `$EFA_PEER_BLAS`)
+ * puts a BLAS folder first on the peer's library path, e.g. OpenBLAS's:
+ * Debian's torch otherwise calls the reference BLAS. `--only=A,B` limits
+ * the run to those configurations' train and peer lines; `--no-peer` skips it.
+ *
  * The last line reads `speedup instacart_bidir=X.XX instacart_unidir=Y.YY movielens_exp2=Z.ZZ`.
  */
 import * as tf from "@tensorflow/tfjs";
@@ -51,6 +61,9 @@ import {
 } from "./paper_models.ts";
 import { batchLoss } from "../lib/train.ts";
 import { subset } from "./_harness.ts";
+import { findPeerPython, runPeer, writePeerExchange } from "./peer.ts";
+import type { EfaConfig } from "../lib/model.ts";
+import { planEpochs } from "../lib/plan.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -58,6 +71,9 @@ const { values: args } = parseArgs({
     epochs: { type: "boolean", default: false },
     generated: { type: "boolean", default: false },
     "data-dir": { type: "string" },
+    "peer-blas": { type: "string" },
+    "no-peer": { type: "boolean", default: false },
+    only: { type: "string" },
   },
 });
 const quick = args.quick;
@@ -121,25 +137,42 @@ async function measureTrain(
   config: EfaConfigInput,
   data: Sequences,
   seconds: number,
-): Promise<number> {
+  training: { batchSize: number; learningRate: number } = { batchSize: BATCH, learningRate: 1e-4 },
+): Promise<{ predictionsPerSecond: number; part: Sequences }> {
   let n = Math.max(8, data.items.length >> 7);
   for (;;) {
     const model = createEfa(efaConfig(config), { seed: 1 });
     const part = subset(data, n);
-    const { history } = await train(model, part, {
-      epochs: 1,
-      batchSize: BATCH,
-      learningRate: 1e-4,
-      seed: 1,
-    });
+    const { history } = await train(model, part, { epochs: 1, ...training, seed: 1 });
     disposeModel(model);
     const taken = history[0]!.seconds;
-    if (taken >= seconds / 2 || n >= data.items.length) return listExamples(part).length / taken;
+    if (taken >= seconds / 2 || n >= data.items.length) {
+      return { predictionsPerSecond: listExamples(part).length / taken, part };
+    }
     n = Math.min(data.items.length, Math.ceil((n * seconds) / Math.max(taken, 0.05)));
   }
 }
 
+/** Peak tensor memory (MB) of the first step of `train()`'s first epoch, profiled. */
+async function firstStepPeakMB(
+  config: EfaConfig,
+  data: Sequences,
+  training: { batchSize: number; learningRate: number },
+): Promise<number> {
+  const model = createEfa(config, { seed: 1 });
+  const optimizer = new Adam(Object.values(model.params), training);
+  const epoch = planEpochs(model, data, { batchSize: training.batchSize, rng: new SeedStream(1) })
+    .next().value;
+  const profile = await tf.profile(() => {
+    for (const chunk of epoch[0]!.chunks) optimizer.step(() => batchLoss(model, data, chunk));
+  });
+  optimizer.dispose();
+  disposeModel(model);
+  return profile.peakBytes / 2 ** 20;
+}
+
 const INSTACART = INSTACART_EFA;
+const only = args.only === undefined ? null : new Set(args.only.split(","));
 const MOVIELENS_EXP2 = movielensExp2Efa("v1");
 
 const seconds = quick ? 4 : 20;
@@ -172,6 +205,81 @@ if (args.generated) {
 
 const instacart = await loadDataset("instacart", dataOptions);
 const movielens = await loadDataset("movielens_exp2", dataOptions);
+
+// train CONFIG / peer CONFIG: every paper configuration, with the paper's batch size and learning rate.
+{
+  const [temperature4, temperatureLag2] = [await loadTemperature(0), await loadTemperature(2)];
+  const exp1 = await loadDataset("movielens_exp1", dataOptions);
+  const synthetic = await loadDataset("synthetic");
+  const pick = (models: PaperModel[], name: string): PaperModel =>
+    models.find((m) => m.name === name)!;
+  const configOf = (m: PaperModel): EfaConfig => {
+    const model = m.create(1);
+    disposeModel(model);
+    return model.config as EfaConfig;
+  };
+  const paper: [string, PaperModel, Sequences][] = [
+    ["synthetic", pick(syntheticModels(), "efa_bidirectional"), synthetic.fit],
+    ["instacart_bidir", pick(instacartModels(), "efa_bidirectional"), instacart.fit],
+    ["instacart_unidir", pick(instacartModels(), "efa_unidirectional"), instacart.fit],
+    ["movielens_exp1", pick(movielensExp1Models(), "efa_bidirectional"), exp1.fit],
+    ["movielens_exp2", pick(movielensExp2Models("v1"), "efa_unidirectional"), movielens.fit],
+    ["movielens_exp2_bidir", pick(movielensExp2Models("v1"), "efa_bidirectional"), movielens.fit],
+    [
+      "temperature_4_layers",
+      temperatureEfa(4, 0, temperature4.itemFeatures, TEMPERATURE_TRAINING.noLag),
+      temperature4.fit,
+    ],
+    [
+      "temperature_lag2",
+      temperatureEfa(4, 2, temperatureLag2.itemFeatures, TEMPERATURE_TRAINING.lag),
+      temperatureLag2.fit,
+    ],
+  ];
+  const python = args["no-peer"] ? null : await findPeerPython();
+  const blas = args["peer-blas"] ?? Deno.env.get("EFA_PEER_BLAS");
+  console.log(
+    `# train(): one epoch, the paper's batch size and learning rate, ~${seconds} s each; ` +
+      (python === null
+        ? "peer: skipped (no python3 with torch)"
+        : `peer: PyTorch (${python}) on the same steps, one thread, BLAS ${
+          blas ?? "the system's"
+        }`),
+  );
+  for (const [name, m, data] of paper) {
+    if (only !== null && !only.has(name)) continue;
+    const config = configOf(m);
+    const training = { batchSize: m.training.batchSize, learningRate: m.training.learningRate };
+    const { predictionsPerSecond, part } = await measureTrain(config, data, seconds, training);
+    const peak = await firstStepPeakMB(config, part, training);
+    console.log(
+      `train ${name} preds_per_s=${predictionsPerSecond.toFixed(0)} peak_tensor_MB=${
+        peak.toFixed(1)
+      } (${part.items.length} sequences, ${listExamples(part).length} predictions)`,
+    );
+    if (python === null) continue;
+    const exchange = await Deno.makeTempFile({ prefix: "efa-peer-", suffix: ".json" });
+    try {
+      await writePeerExchange(exchange, name, config, part, { modelSeed: 1, seed: 1, ...training });
+      const peer = await runPeer(python, exchange, blas);
+      console.log(
+        `peer ${name} ours=${predictionsPerSecond.toFixed(0)} torch=${
+          peer.predictionsPerSecond.toFixed(0)
+        } ratio=${(predictionsPerSecond / peer.predictionsPerSecond).toFixed(2)} ` +
+          `torch_peak_rss_MB=${peer.peakRssMB.toFixed(0)} check: loss rel ${
+            peer.check.lossRelative.toExponential(1)
+          }, grad max abs ${peer.check.gradMaxAbs.toExponential(1)} of ${
+            peer.check.gradScale.toExponential(1)
+          }; torch ${peer.torch}, ${peer.threads} thread, BLAS ${peer.blas.split(",")[0]}`,
+      );
+    } catch (error) {
+      console.log(`peer ${name} failed: ${error instanceof Error ? error.message : error}`);
+    } finally {
+      await Deno.remove(exchange);
+    }
+  }
+  if (only !== null) Deno.exit(0);
+}
 const cases: [string, EfaConfigInput, Sequences][] = [
   ["instacart_bidir", { ...INSTACART, direction: "bidirectional" }, instacart.fit],
   ["instacart_unidir", { ...INSTACART, direction: "unidirectional" }, instacart.fit],
@@ -195,7 +303,7 @@ for (const [name, config, data] of cases) {
   const model = createEfa(efaConfig(config), { seed: 1 });
   const reference = await measure(model, data, "padded", seconds, 2);
   const fast = await measure(model, data, "auto", seconds, 5);
-  const trained = await measureTrain(config, data, seconds);
+  const trained = (await measureTrain(config, data, seconds)).predictionsPerSecond;
   trainRates[name] = trained;
   speedups[name] = fast.predictionsPerSecond / reference.predictionsPerSecond;
   console.log(

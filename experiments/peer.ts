@@ -1,0 +1,206 @@
+/**
+ * The PyTorch peer of the bench (`peer_torch.py`): the exchange file that
+ * hands it a model and one epoch of `train()`'s steps, and the call that runs
+ * it. The peer trains the same model from the same weights on the same
+ * batches with the same algorithms, one thread, and reports its predictions
+ * per second, so that `deno task bench` can print ours beside it.
+ *
+ * The exchange holds the config, the initial weights, the steps exactly as
+ * `train()` draws them with the given seed (`planEpochs`), and the package's
+ * loss and gradients on the first step, which the peer checks itself against.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import {
+  createEfa,
+  disposeBatch,
+  disposeModel,
+  type EfaConfig,
+  type EfaModel,
+  SeedStream,
+  type Sequences,
+} from "../mod.ts";
+import { type BatchPlan, batchTensors, planEpochs } from "../lib/plan.ts";
+import { batchLoss } from "../lib/train.ts";
+import type { TfScalar, TfTensor } from "../lib/_types.ts";
+
+/** What the peer prints (one JSON line). */
+export interface PeerResult {
+  readonly name: string;
+  readonly predictionsPerSecond: number;
+  readonly seconds: number;
+  readonly steps: number;
+  readonly predictions: number;
+  /** Its mean training loss over the epoch (Adam from the same weights; PyTorch's epsilon placement). */
+  readonly trainLoss: number;
+  /** Its first step against the package's: relative loss difference, largest absolute gradient difference, largest gradient. */
+  readonly check: { lossRelative: number; gradMaxAbs: number; gradScale: number };
+  readonly torch: string;
+  readonly threads: number;
+  /** The BLAS libraries the peer process had loaded. */
+  readonly blas: string;
+  /** Its peak resident memory in MB. */
+  readonly peakRssMB: number;
+}
+
+/** One chunk of a step as the peer reads it: flat row-major arrays. */
+interface ExchangeChunk {
+  layout: string;
+  length: number;
+  rows: number;
+  examples: number;
+  items: number[];
+  values?: number[];
+  lags?: number[];
+  /** Rows: the target position of each row; copies and streams: the flat index `row * length + position`. */
+  target: number[];
+  labelItems: number[];
+  labelValues?: number[];
+}
+
+/** The loss and gradients of one step, chunks weighted by their share, as `train()` sums them. */
+function stepGradients(
+  model: EfaModel,
+  data: Sequences,
+  chunks: readonly BatchPlan[],
+  count: number,
+): { loss: number; grads: Record<string, number[]> } {
+  const variables = Object.values(model.params);
+  const { value, grads } = tf.variableGrads(
+    () =>
+      tf.addN(
+        chunks.map((c) => tf.mul(batchLoss(model, data, c), c.examples.length / count)),
+      ) as TfScalar,
+    variables,
+  );
+  const out: Record<string, number[]> = {};
+  for (const [name, v] of Object.entries(model.params)) {
+    const g: TfTensor | undefined = grads[v.name];
+    out[name] = g === undefined ? new Array(v.size).fill(0) : Array.from(g.dataSync());
+  }
+  const loss = value.dataSync()[0]!;
+  tf.dispose([value, ...Object.values(grads)]);
+  return { loss, grads: out };
+}
+
+function exchangeChunk(model: EfaModel, data: Sequences, plan: BatchPlan): ExchangeChunk {
+  if (plan.layout === "padded") throw new TypeError("the peer computes the automatic layouts only");
+  const batch = batchTensors(model, data, plan);
+  try {
+    const [R, T] = batch.items.shape as [number, number];
+    const rowOf = new Map<number, number>();
+    for (const [s] of plan.examples) if (!rowOf.has(s)) rowOf.set(s, rowOf.size);
+    const target = plan.layout === "rows"
+      ? plan.examples.map(([, pos]) => pos)
+      : plan.examples.map(([s, pos]) => rowOf.get(s)! * T + pos);
+    return {
+      layout: plan.layout,
+      length: T,
+      rows: R,
+      examples: plan.examples.length,
+      items: Array.from(batch.items.dataSync()),
+      ...(batch.values === undefined ? {} : { values: Array.from(batch.values.dataSync()) }),
+      ...(batch.lags === undefined ? {} : { lags: Array.from(batch.lags.dataSync()) }),
+      target,
+      labelItems: Array.from(batch.labels.item.dataSync()),
+      ...(batch.labels.value === undefined
+        ? {}
+        : { labelValues: Array.from(batch.labels.value.dataSync()) }),
+    };
+  } finally {
+    disposeBatch(batch);
+  }
+}
+
+/**
+ * Writes the exchange file for the peer: the model created from `modelSeed`,
+ * and the first epoch of `train(model, data, { seed, batchSize })`'s steps.
+ *
+ * @param path Where to write it.
+ * @param name The configuration's name.
+ * @param config The model's config.
+ * @param data The training sequences.
+ * @param options Seeds, batch size and learning rate, as `train()` takes them.
+ * @returns The number of steps and predictions of the epoch.
+ */
+export async function writePeerExchange(
+  path: string,
+  name: string,
+  config: EfaConfig,
+  data: Sequences,
+  options: { modelSeed: number; seed: number; batchSize: number; learningRate: number },
+): Promise<{ steps: number; predictions: number }> {
+  const model = createEfa(config, { seed: options.modelSeed });
+  try {
+    const rng = new SeedStream(options.seed);
+    const epoch = planEpochs(model, data, { batchSize: options.batchSize, rng }).next().value;
+    const params: Record<string, { shape: number[]; data: number[] }> = {};
+    for (const [n, v] of Object.entries(model.params)) {
+      params[n] = { shape: v.shape, data: Array.from(v.dataSync()) };
+    }
+    const check = stepGradients(model, data, epoch[0]!.chunks, epoch[0]!.count);
+    const steps = epoch.map((s) => ({
+      count: s.count,
+      chunks: s.chunks.map((c) => exchangeChunk(model, data, c)),
+    }));
+    await Deno.writeTextFile(
+      path,
+      JSON.stringify({ name, config, params, steps, check, learningRate: options.learningRate }),
+    );
+    return { steps: steps.length, predictions: epoch.reduce((n, s) => n + s.count, 0) };
+  } finally {
+    disposeModel(model);
+  }
+}
+
+/** A Python with PyTorch: `$EFA_PEER_PYTHON`, else the first of `python3`, `/usr/bin/python3` that imports torch; `null` if none. */
+export async function findPeerPython(): Promise<string | null> {
+  const candidates = [Deno.env.get("EFA_PEER_PYTHON"), "python3", "/usr/bin/python3"];
+  for (const python of candidates) {
+    if (python === undefined || python === "") continue;
+    try {
+      const { success } = await new Deno.Command(python, {
+        args: ["-c", "import torch"],
+        stdout: "null",
+        stderr: "null",
+      }).output();
+      if (success) return python;
+    } catch {
+      // not installed
+    }
+  }
+  return null;
+}
+
+/**
+ * Runs the peer on an exchange file, one thread (`OMP_NUM_THREADS=1`), with
+ * `blasDir` (a folder holding `libblas.so.3`, e.g. OpenBLAS) first on the
+ * library path when given.
+ *
+ * @param python The Python with PyTorch.
+ * @param exchange The exchange file.
+ * @param blasDir A BLAS folder, or `undefined` for the system's.
+ * @returns What the peer printed.
+ * @throws {Error} When the peer fails.
+ */
+export async function runPeer(
+  python: string,
+  exchange: string,
+  blasDir?: string,
+): Promise<PeerResult> {
+  const env: Record<string, string> = { OMP_NUM_THREADS: "1", PEER_THREADS: "1" };
+  if (blasDir !== undefined) env["LD_LIBRARY_PATH"] = blasDir;
+  const script = new URL("peer_torch.py", import.meta.url).pathname;
+  const { success, stdout, stderr } = await new Deno.Command(python, {
+    args: [script, exchange],
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(stdout).trim();
+  if (!success) {
+    throw new Error(`the PyTorch peer failed: ${new TextDecoder().decode(stderr).trim()}`);
+  }
+  return JSON.parse(text.split("\n").at(-1)!) as PeerResult;
+}
