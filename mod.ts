@@ -32,6 +32,7 @@
 // The stable API, by concept. Ops (`lib/_ops.ts`), the blocks of the forward
 // pass and the planners (`lib/plan.ts`) stay private, as in Deno std and equinox.
 export { type BackendInfo, backendInfo, type BackendName, useBackend } from "./lib/backend.ts";
+export { setFastKernels } from "./lib/_kernels.ts";
 export { SeedStream } from "./lib/random.ts";
 export { type axesBrand, named, type Tensor } from "./lib/shapes.ts";
 export {

@@ -10,6 +10,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
+import { installKernels } from "./_kernels.ts";
 
 /** The backends this package supports. */
 export type BackendName = "wasm" | "cpu";
@@ -24,6 +25,8 @@ export interface BackendInfo {
   readonly fallbackReason?: string;
   /** The tfjs version. */
   readonly tfjsVersion: string;
+  /** Whether the package's own wasm kernels are registered (see `setFastKernels`). */
+  readonly fastKernels: boolean;
 }
 
 let current: BackendInfo | undefined;
@@ -61,11 +64,13 @@ export async function useBackend(name: BackendName = "wasm"): Promise<BackendInf
   }
   if (!ok) await tf.setBackend("cpu");
   await tf.ready();
+  const fastKernels = tf.getBackend() === "wasm" && installKernels();
   current = {
     backend: tf.getBackend() as BackendName,
     requested: name,
     ...(reason === undefined ? {} : { fallbackReason: reason }),
     tfjsVersion: tf.version.tfjs,
+    fastKernels,
   };
   return current;
 }

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { decodeBase64, encodeBase64 } from "./_base64.ts";
 import * as tf from "@tensorflow/tfjs";
 import { createFm, type FmConfig } from "./fm.ts";
 import { createEfa, type EfaConfig } from "./model.ts";
@@ -29,19 +30,11 @@ export interface SavedModel {
 }
 
 function toBase64(values: Float32Array): string {
-  const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-  let text = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(text);
+  return encodeBase64(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
 }
 
 function fromBase64(text: string): Float32Array {
-  const raw = atob(text);
-  const bytes = new Uint8Array(raw.length);
-  for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
-  return new Float32Array(bytes.buffer);
+  return new Float32Array(decodeBase64(text).buffer);
 }
 
 /**
