@@ -41,6 +41,7 @@ type BatchMatMulExport = (
   K: number,
   transposeA: number,
   transposeB: number,
+  block: number,
 ) => void;
 
 let fast = true;
@@ -126,12 +127,12 @@ function batchMatMul(
   const Kb = transposeB ? b.shape[rb - 1]! : b.shape[rb - 2]!;
   const outerA = a.shape.slice(0, -2), outerB = b.shape.slice(0, -2);
   const batchA = outerA.reduce((n, d) => n * d, 1), batchB = outerB.reduce((n, d) => n * d, 1);
-  // tfjs's fast path (XNNPACK), its shape checks and anything not a plain batch: tfjs's kernel.
+  // One untransposed product is XNNPACK's in tfjs (one block of the whole axis), the rest tfjs's loop (blocks of 48).
   const xnnpack = !transposeA && !transposeB && batchA === 1 && batchB === 1;
   const plainBatch = batchA === batchB
     ? outerA.length === outerB.length && outerA.every((d, i) => d === outerB[i])
     : batchA === 1 || batchB === 1;
-  if (xnnpack || !plainBatch || K !== Kb || K === 0 || M === 0 || N === 0) return original(args);
+  if (!plainBatch || K !== Kb || K === 0 || M === 0 || N === 0) return original(args);
   const batch = Math.max(batchA, batchB);
   const outShape = [...tf.broadcast_util.assertAndGetBroadcastShape(outerA, outerB), M, N];
   const out = backend.makeOutput(outShape, "float32");
@@ -151,6 +152,7 @@ function batchMatMul(
       K,
       transposeA ? 1 : 0,
       transposeB ? 1 : 0,
+      xnnpack ? K : 48,
     );
   } finally {
     backend.wasm._free(scratch);

@@ -1,16 +1,16 @@
 // AssemblyScript (compiled by `deno task kernels`, not by Deno): the batched
 // matrix product of tfjs's wasm backend, `out[p] = op(A[p]) op(B[p])`, with
 // SIMD and register blocking, in tfjs's own order of summation so that every
-// output is bit-identical to its kernel (tfjs-backend-wasm
-// batch_mat_mul_impl.cc, `slow_batch_matmul`): for each output, the products
-// over the shared axis are summed one by one, in order, within blocks of 48,
-// and the block sums are added one by one to a zero. WebAssembly has no fused
-// multiply-add, so each product is rounded before it is added, as there.
+// output is bit-identical to its kernels. For each output, the products over
+// the shared axis are summed one by one, in order, within blocks of `block`,
+// and the block sums are added one by one to a zero: blocks of 48 are tfjs's
+// loop for batched and transposed products (batch_mat_mul_impl.cc,
+// `slow_batch_matmul`), one block of the whole axis is XNNPACK's (its f32
+// GEMM accumulates from the zero bias, product by product). WebAssembly has no
+// fused multiply-add, so each product is rounded before it is added, as there.
 //
 // The module imports tfjs's memory and keeps nothing in it: no data segments,
 // no allocation. Every pointer is a byte offset into that memory.
-
-const BLOCK: i32 = 48;
 
 /**
  * Copies B[p] (`[K, N]`, or `[N, K]` when transposed) into `packed` as
@@ -46,12 +46,13 @@ function storeLanes(out: usize, v: v128, N: i32, j0: i32): void {
  * `out[p] = op(A[p]) op(B[p])` for p < batch: op(A) is `[M, K]` (A stored
  * `[K, M]` when `transposeA`), op(B) is `[K, N]` (B stored `[N, K]` when
  * `transposeB`), out is `[M, N]`. A batch stride of 0 broadcasts that input.
- * `scratch` holds K * (N rounded up to 8) floats.
+ * `scratch` holds K * (N rounded up to 8) floats. `block` is the length of
+ * the summation blocks.
  */
 export function batchMatMul(
   a: usize, b: usize, out: usize, scratch: usize,
   batch: i32, aStride: i32, bStride: i32,
-  M: i32, N: i32, K: i32, transposeA: i32, transposeB: i32,
+  M: i32, N: i32, K: i32, transposeA: i32, transposeB: i32, block: i32,
 ): void {
   const Np = (N + 7) & ~7;
   // Element (i, k) of op(A) is at a + (i * ai + k * ak) * 4.
@@ -77,8 +78,8 @@ export function batchMatMul(
         let t10 = f32x4.splat(0), t11 = f32x4.splat(0);
         let t20 = f32x4.splat(0), t21 = f32x4.splat(0);
         let t30 = f32x4.splat(0), t31 = f32x4.splat(0);
-        for (let k0 = 0; k0 < K; k0 += BLOCK) {
-          const k1 = min(k0 + BLOCK, K);
+        for (let k0 = 0; k0 < K; k0 += block) {
+          const k1 = min(k0 + block, K);
           let s00 = f32x4.splat(0), s01 = f32x4.splat(0);
           let s10 = f32x4.splat(0), s11 = f32x4.splat(0);
           let s20 = f32x4.splat(0), s21 = f32x4.splat(0);
@@ -87,10 +88,10 @@ export function batchMatMul(
             const bk = scratch + (<usize>(k * Np + j0) << 2);
             const b0 = v128.load(bk), b1 = v128.load(bk, 16);
             const ko = <usize>(k * ak) << 2;
-            const a0 = f32x4.splat(load<f32>(r0 + ko));
-            const a1 = f32x4.splat(load<f32>(r1 + ko));
-            const a2 = f32x4.splat(load<f32>(r2 + ko));
-            const a3 = f32x4.splat(load<f32>(r3 + ko));
+            const a0 = v128.load32_splat(r0 + ko);
+            const a1 = v128.load32_splat(r1 + ko);
+            const a2 = v128.load32_splat(r2 + ko);
+            const a3 = v128.load32_splat(r3 + ko);
             s00 = f32x4.add(s00, f32x4.mul(a0, b0));
             s01 = f32x4.add(s01, f32x4.mul(a0, b1));
             s10 = f32x4.add(s10, f32x4.mul(a1, b0));
