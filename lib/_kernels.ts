@@ -6,16 +6,21 @@
  * (`setFastKernels(false)` puts them back, and the tests compare the two).
  *
  * - **BatchMatMul**: tfjs computes batched and transposed products with a
- *   scalar loop (its one fast path, XNNPACK, takes only a single
- *   untransposed product, which is left to it). Ours is a SIMD loop over
- *   4x8 output tiles in the same order of summation
- *   (`kernels/assembly/batch_matmul.ts`).
+ *   scalar loop, and a single untransposed product with XNNPACK, which
+ *   repacks its right operand on every call (a fresh gradient each time in
+ *   training). Ours is one SIMD loop over 4x8 output tiles in the order of
+ *   summation of each (`kernels/assembly/batch_matmul.ts`).
+ * - **Slice, SplitV, Concat, GatherV2**: tfjs slices and concatenates in
+ *   JavaScript, one short row at a time (and copies the whole input out of
+ *   its memory for every slice), and gathers element by element. Ours copy
+ *   whole rows inside wasm (`kernels/assembly/copy.ts`): copies, so exact.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
 import { decodeBase64 } from "./_base64.ts";
 import { WASM_BASE64 as BATCH_MATMUL_WASM } from "./kernels/_batch_matmul_wasm.ts";
+import { WASM_BASE64 as COPY_WASM } from "./kernels/_copy_wasm.ts";
 
 /** The parts of tfjs's wasm backend that the kernels use. */
 interface WasmBackend {
@@ -26,6 +31,7 @@ interface WasmBackend {
   };
   readonly dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
   makeOutput(shape: number[], dtype: "float32"): tf.TensorInfo;
+  disposeData(dataId: object): boolean;
 }
 
 type BatchMatMulExport = (
@@ -46,7 +52,21 @@ type BatchMatMulExport = (
 
 let fast = true;
 let installed = false;
+type CopyBoxExport = (x: number, out: number, ...strideBeginSize: number[]) => void;
+type GatherRowsExport = (
+  table: number,
+  ids: number,
+  out: number,
+  rows: number,
+  width: number,
+  count: number,
+) => number;
+
 let batchMatMulWasm: BatchMatMulExport | null = null;
+let copyBoxWasm: CopyBoxExport | null = null;
+let gatherRowsWasm: GatherRowsExport | null = null;
+let concatRowsWasm: ((out: number, batch: number, count: number, parts: number) => void) | null =
+  null;
 
 /**
  * Turns the package's kernels on (default) or off: off, tfjs's own kernels
@@ -96,20 +116,140 @@ export function installKernels(): boolean {
   const backend = tf.backend() as unknown as Partial<WasmBackend>;
   const wasmMemory = backend.wasm?.asm?.memory;
   if (!(wasmMemory instanceof WebAssembly.Memory)) return false;
-  const original = tf.getKernel("BatchMatMul", "wasm");
-  if (original === undefined) return false;
-  const instance = new WebAssembly.Instance(
-    new WebAssembly.Module(decodeBase64(BATCH_MATMUL_WASM)),
-    { env: { memory: wasmMemory } },
-  );
-  batchMatMulWasm = instance.exports["batchMatMul"] as BatchMatMulExport;
-  tf.unregisterKernel("BatchMatMul", "wasm");
-  tf.registerKernel({
-    ...original,
-    kernelFunc: (args) => batchMatMul(args, original.kernelFunc),
-  });
+  const matMul = tf.getKernel("BatchMatMul", "wasm"), slice = tf.getKernel("Slice", "wasm");
+  const splitV = tf.getKernel("SplitV", "wasm"), gather = tf.getKernel("GatherV2", "wasm");
+  const concat = tf.getKernel("Concat", "wasm");
+  if (!matMul || !slice || !splitV || !gather || !concat) return false;
+  const exports = (base64: string): WebAssembly.Exports =>
+    new WebAssembly.Instance(new WebAssembly.Module(decodeBase64(base64)), {
+      env: { memory: wasmMemory },
+    }).exports;
+  batchMatMulWasm = exports(BATCH_MATMUL_WASM)["batchMatMul"] as BatchMatMulExport;
+  const copy = exports(COPY_WASM);
+  copyBoxWasm = copy["copyBox"] as CopyBoxExport;
+  gatherRowsWasm = copy["gatherRows"] as GatherRowsExport;
+  concatRowsWasm = copy["concatRows"] as typeof concatRowsWasm;
+  const replace = (
+    original: tf.KernelConfig,
+    kernelFunc: (args: Parameters<tf.KernelFunc>[0]) => ReturnType<tf.KernelFunc>,
+  ): void => {
+    tf.unregisterKernel(original.kernelName, "wasm");
+    tf.registerKernel({
+      ...original,
+      kernelFunc: (args) => fast ? kernelFunc(args) : original.kernelFunc(args),
+    });
+  };
+  replace(matMul, (args) => batchMatMul(args, matMul.kernelFunc));
+  replace(slice, (args) => sliceBox(args, slice.kernelFunc));
+  replace(splitV, (args) => split(args, slice.kernelFunc));
+  replace(gather, (args) => gatherFirstAxis(args, gather.kernelFunc));
+  replace(concat, (args) => concatenate(args, concat.kernelFunc));
   installed = true;
   return true;
+}
+
+/** Where a tensor's data starts in tfjs's memory (bytes). */
+function offsetOf(backend: WasmBackend, t: tf.TensorInfo): number {
+  return backend.dataIdMap.get(t.dataId)!.memoryOffset;
+}
+
+function sliceBox(
+  args: Parameters<tf.KernelFunc>[0],
+  original: tf.KernelFunc,
+): tf.TensorInfo {
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  const { begin, size } = args.attrs as { begin: number | number[]; size: number | number[] };
+  const backend = args.backend as unknown as WasmBackend;
+  const rank = x.shape.length;
+  const parsed = tf.slice_util.parseSliceParams(x as tf.Tensor, begin, size);
+  const b = parsed[0]!, n = parsed[1]!;
+  // tfjs copies the whole input out of its memory for every slice (readSync), contiguous or not.
+  if ((x.dtype !== "float32" && x.dtype !== "int32") || rank < 1 || rank > 4) {
+    return original(args) as tf.TensorInfo;
+  }
+  if (n.some((d) => d === 0)) return backend.makeOutput(n, x.dtype as "float32");
+  const pad = 4 - rank;
+  const shape = [...new Array(pad).fill(1), ...x.shape];
+  const begin4 = [...new Array(pad).fill(0), ...b], size4 = [...new Array(pad).fill(1), ...n];
+  const strides = [shape[1]! * shape[2]! * shape[3]!, shape[2]! * shape[3]!, shape[3]!];
+  const out = backend.makeOutput(n, x.dtype as "float32");
+  copyBoxWasm!(offsetOf(backend, x), offsetOf(backend, out), ...strides, ...begin4, ...size4);
+  return out;
+}
+
+function split(args: Parameters<tf.KernelFunc>[0], slice: tf.KernelFunc): tf.TensorInfo[] {
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  const { numOrSizeSplits, axis } = args.attrs as {
+    numOrSizeSplits: number | number[];
+    axis: number;
+  };
+  const $axis = tf.util.parseAxisParam(axis, x.shape)[0]!;
+  const sizes = tf.backend_util.prepareSplitSize(x as tf.Tensor, numOrSizeSplits, $axis);
+  const begin = new Array(x.shape.length).fill(0);
+  return sizes.map((s) => {
+    const size = [...x.shape];
+    size[$axis] = s;
+    const piece = sliceBox({ ...args, attrs: { begin: [...begin], size } }, slice);
+    begin[$axis] += s;
+    return piece;
+  });
+}
+
+function concatenate(
+  args: Parameters<tf.KernelFunc>[0],
+  original: tf.KernelFunc,
+): ReturnType<tf.KernelFunc> {
+  const inputs = args.inputs as unknown as tf.TensorInfo[];
+  const backend = args.backend as unknown as WasmBackend;
+  const dtype = inputs[0]?.dtype;
+  if (inputs.length < 2 || (dtype !== "float32" && dtype !== "int32")) return original(args);
+  const axis = tf.util.parseAxisParam((args.attrs as { axis: number }).axis, inputs[0]!.shape)[0]!;
+  const shapes = inputs.map((t) => t.shape);
+  tf.backend_util.assertParamsConsistent(shapes, axis);
+  if (inputs.some((t) => t.dtype !== dtype || t.shape.some((d) => d === 0))) return original(args);
+  const out = backend.makeOutput(tf.backend_util.computeOutShape(shapes, axis), dtype as "float32");
+  const size = (dims: number[]): number => dims.reduce((n, d) => n * d, 1);
+  const parts = backend.wasm._malloc(8 * inputs.length);
+  try {
+    const table = new Int32Array(backend.wasm.asm.memory.buffer, parts, 2 * inputs.length);
+    inputs.forEach((t, i) => {
+      table[2 * i] = offsetOf(backend, t);
+      table[2 * i + 1] = size(t.shape.slice(axis));
+    });
+    concatRowsWasm!(offsetOf(backend, out), size(shapes[0]!.slice(0, axis)), inputs.length, parts);
+  } finally {
+    backend.wasm._free(parts);
+  }
+  return out;
+}
+
+function gatherFirstAxis(
+  args: Parameters<tf.KernelFunc>[0],
+  original: tf.KernelFunc,
+): ReturnType<tf.KernelFunc> {
+  const { x, indices } = args.inputs as { x: tf.TensorInfo; indices: tf.TensorInfo };
+  const { axis, batchDims } = args.attrs as { axis: number; batchDims: number };
+  const backend = args.backend as unknown as WasmBackend;
+  if (
+    batchDims !== 0 || tf.util.parseAxisParam(axis, x.shape)[0] !== 0 ||
+    (x.dtype !== "float32" && x.dtype !== "int32") || indices.dtype !== "int32" ||
+    x.shape.length < 1 || x.shape.some((d) => d === 0)
+  ) return original(args);
+  const rows = x.shape[0]!, width = x.shape.slice(1).reduce((n, d) => n * d, 1);
+  const count = indices.shape.reduce((n, d) => n * d, 1);
+  const out = backend.makeOutput([...indices.shape, ...x.shape.slice(1)], x.dtype as "float32");
+  if (count === 0) return out;
+  const bad = gatherRowsWasm!(
+    offsetOf(backend, x),
+    offsetOf(backend, indices),
+    offsetOf(backend, out),
+    rows,
+    width,
+    count,
+  );
+  if (bad === 0) return out;
+  backend.disposeData(out.dataId);
+  return original(args); // tfjs's error for the index out of range
 }
 
 function batchMatMul(
@@ -119,7 +259,7 @@ function batchMatMul(
   const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
   const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
   const backend = args.backend as unknown as WasmBackend;
-  if (!fast || a.dtype !== "float32" || b.dtype !== "float32") return original(args);
+  if (a.dtype !== "float32" || b.dtype !== "float32") return original(args);
   const ra = a.shape.length, rb = b.shape.length;
   const M = transposeA ? a.shape[ra - 1]! : a.shape[ra - 2]!;
   const K = transposeA ? a.shape[ra - 2]! : a.shape[ra - 1]!;
@@ -136,13 +276,12 @@ function batchMatMul(
   const batch = Math.max(batchA, batchB);
   const outShape = [...tf.broadcast_util.assertAndGetBroadcastShape(outerA, outerB), M, N];
   const out = backend.makeOutput(outShape, "float32");
-  const offset = (t: tf.TensorInfo): number => backend.dataIdMap.get(t.dataId)!.memoryOffset;
   const scratch = backend.wasm._malloc(4 * K * ((N + 7) & ~7));
   try {
     batchMatMulWasm!(
-      offset(a),
-      offset(b),
-      offset(out),
+      offsetOf(backend, a),
+      offsetOf(backend, b),
+      offsetOf(backend, out),
       scratch,
       batch,
       batchA === 1 ? 0 : M * K,

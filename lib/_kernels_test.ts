@@ -95,3 +95,56 @@ Deno.test("matMul keeps tfjs's errors for shapes that do not agree", () => {
     message: "setFastKernels(): expected a boolean, got string",
   });
 });
+
+Deno.test("slice, split, concat and gather: the same tensors as tfjs's kernels, tfjs's errors", () => {
+  const before = tf.memory().numTensors;
+  const same = (f: () => tf.Tensor | tf.Tensor[], label: string): void => {
+    tf.tidy(() => {
+      const ours = [f()].flat(), theirs = [withOracle(f)].flat();
+      assert.deepEqual(
+        ours.map((t) => [t.shape, t.dtype, Array.from(t.dataSync())]),
+        theirs.map((t) => [t.shape, t.dtype, Array.from(t.dataSync())]),
+        label,
+      );
+    });
+  };
+  for (const dtype of ["float32", "int32"] as const) {
+    tf.tidy(() => {
+      const x4 = tf.cast(tf.randomUniform([3, 4, 5, 6], -9, 9, "float32", 1), dtype);
+      const boxes: [number[], number[]][] = [
+        [[0, 0, 0, 1], [3, 4, 5, 2]],
+        [[1, 1, 1, 0], [2, 2, 2, 6]],
+        [[0, 0, 0, 0], [-1, -1, -1, 3]],
+        [[2, 3, 4, 5], [1, 1, 1, 1]],
+      ];
+      for (const [b, s] of boxes) same(() => tf.slice(x4, b, s), `slice ${b} ${s} ${dtype}`);
+      const x3 = tf.reshape(x4, [12, 5, 6]);
+      same(() => tf.slice(x3, [0, 1, 2], [12, 3, 3]), `slice rank 3 ${dtype}`);
+      same(() => tf.split(x3, [2, 4], 2), `split last axis ${dtype}`);
+      same(() => tf.split(x3, [1, 4], 1), `split middle axis ${dtype}`);
+      same(() => tf.split(tf.reshape(x4, [60, 6]), [1, 2, 3], 1), `split rank 2 ${dtype}`);
+      same(() => tf.slice(tf.reshape(x4, [-1]), [7], [50]), `slice rank 1 ${dtype}`);
+      same(() => tf.slice(x3, [2, 0, 0], [3, 5, 6]), `contiguous slice ${dtype}`);
+      const y3 = tf.cast(tf.randomUniform([12, 5, 2], -9, 9, "float32", 2), dtype);
+      same(() => tf.concat([x3, y3, x3], 2), `concat last axis ${dtype}`);
+      same(() => tf.concat([x3, x3], 1), `concat middle axis ${dtype}`);
+      same(() => tf.concat([tf.reshape(x3, [-1]), tf.reshape(y3, [-1])]), `concat rank 1 ${dtype}`);
+      const table = tf.cast(tf.randomUniform([7, 3], -5, 5, "float32", 3), dtype);
+      same(() => tf.gather(table, tf.tensor1d([0, 6, 3, 3], "int32")), `gather rows ${dtype}`);
+      same(
+        () => tf.gather(table, tf.tensor2d([[0, 6], [3, 3]], [2, 2], "int32")),
+        `ids [2, 2] ${dtype}`,
+      );
+      same(() => tf.gather(table, tf.tensor1d([2, 0], "int32"), 1), `gather axis 1 ${dtype}`);
+      same(
+        () => tf.gather(tf.reshape(x4, [3, 4, 30]), tf.tensor1d([2, 0], "int32")),
+        `rank 3 ${dtype}`,
+      );
+    });
+  }
+  assert.throws(
+    () => tf.tidy(() => tf.gather(tf.ones([3, 2]), tf.tensor1d([3], "int32"))),
+    { message: "GatherV2: the index value 3 is not in [0, 2]" },
+  );
+  assert.equal(tf.memory().numTensors, before);
+});
