@@ -14,6 +14,10 @@
  *   JavaScript, one short row at a time (and copies the whole input out of
  *   its memory for every slice), and gathers element by element. Ours copy
  *   whole rows inside wasm (`kernels/assembly/copy.ts`): copies, so exact.
+ * - **Identity**: tfjs's wasm backend copies the tensor; the engine calls it
+ *   for every tensor it saves for a gradient (each input of a product, each
+ *   output of a softmax...). Tensors are immutable, so ours shares the data,
+ *   as tfjs's cpu backend and every reshape do.
  *
  * @module
  */
@@ -32,6 +36,7 @@ interface WasmBackend {
   readonly dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
   makeOutput(shape: number[], dtype: "float32"): tf.TensorInfo;
   disposeData(dataId: object): boolean;
+  incRef(dataId: object): void;
 }
 
 type BatchMatMulExport = (
@@ -118,8 +123,8 @@ export function installKernels(): boolean {
   if (!(wasmMemory instanceof WebAssembly.Memory)) return false;
   const matMul = tf.getKernel("BatchMatMul", "wasm"), slice = tf.getKernel("Slice", "wasm");
   const splitV = tf.getKernel("SplitV", "wasm"), gather = tf.getKernel("GatherV2", "wasm");
-  const concat = tf.getKernel("Concat", "wasm");
-  if (!matMul || !slice || !splitV || !gather || !concat) return false;
+  const concat = tf.getKernel("Concat", "wasm"), identity = tf.getKernel("Identity", "wasm");
+  if (!matMul || !slice || !splitV || !gather || !concat || !identity) return false;
   const exports = (base64: string): WebAssembly.Exports =>
     new WebAssembly.Instance(new WebAssembly.Module(decodeBase64(base64)), {
       env: { memory: wasmMemory },
@@ -144,6 +149,7 @@ export function installKernels(): boolean {
   replace(splitV, (args) => split(args, slice.kernelFunc));
   replace(gather, (args) => gatherFirstAxis(args, gather.kernelFunc));
   replace(concat, (args) => concatenate(args, concat.kernelFunc));
+  replace(identity, (args) => share(args, identity.kernelFunc));
   installed = true;
   return true;
 }
@@ -195,6 +201,16 @@ function split(args: Parameters<tf.KernelFunc>[0], slice: tf.KernelFunc): tf.Ten
   });
 }
 
+function share(
+  args: Parameters<tf.KernelFunc>[0],
+  original: tf.KernelFunc,
+): ReturnType<tf.KernelFunc> {
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  if (x.dtype === "string") return original(args);
+  (args.backend as unknown as WasmBackend).incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+}
+
 function concatenate(
   args: Parameters<tf.KernelFunc>[0],
   original: tf.KernelFunc,
@@ -211,7 +227,8 @@ function concatenate(
   const size = (dims: number[]): number => dims.reduce((n, d) => n * d, 1);
   const parts = backend.wasm._malloc(8 * inputs.length);
   try {
-    const table = new Int32Array(backend.wasm.asm.memory.buffer, parts, 2 * inputs.length);
+    // Offsets past 2 GiB come back from _malloc as negative int32s.
+    const table = new Int32Array(backend.wasm.asm.memory.buffer, parts >>> 0, 2 * inputs.length);
     inputs.forEach((t, i) => {
       table[2 * i] = offsetOf(backend, t);
       table[2 * i + 1] = size(t.shape.slice(axis));

@@ -148,3 +148,15 @@ Deno.test("slice, split, concat and gather: the same tensors as tfjs's kernels, 
   );
   assert.equal(tf.memory().numTensors, before);
 });
+
+Deno.test("clone shares the data: the same values, each freed on its own", () => {
+  const bytes = tf.memory().numBytes;
+  const x = tf.tensor2d([[1, 2], [3, 4]]);
+  const y = tf.clone(x);
+  x.dispose();
+  assert.deepEqual(Array.from(y.dataSync()), [1, 2, 3, 4]);
+  const z = tf.add(y, 1);
+  assert.deepEqual(Array.from(z.dataSync()), [2, 3, 4, 5]);
+  tf.dispose([y, z]);
+  assert.equal(tf.memory().numBytes, bytes);
+});
