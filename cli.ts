@@ -57,6 +57,8 @@ const HELP: Record<string, string> = {
   --epochs N           maximum epochs (default 200); --patience N (default 10)
   --validation SHARE   share of sequences held out for early stopping (default 0.2)
   --seed N             seed of the split, initialisation and batch order (default 0)
+  --threads N          1 or 2 threads per training step; the same numbers either way
+                       (default 2 on a machine with two or more cores)
   --out FILE           where to write the model (required)`,
   evaluate: `efa evaluate --model MODEL.json --data FILE.csv [column options]
   Prints the mean loss, log-likelihood and (for values) MSE per prediction, every position predicted.`,
@@ -321,6 +323,7 @@ export async function main(
           patience: { type: "string" },
           validation: { type: "string" },
           seed: { type: "string" },
+          threads: { type: "string" },
           id: { type: "string" },
           position: { type: "string" },
         },
@@ -371,6 +374,12 @@ export async function main(
           }`,
         );
       }
+      const threads = v.threads === undefined
+        ? (navigator.hardwareConcurrency >= 2 ? 2 : 1)
+        : Number(v.threads);
+      if (threads !== 1 && threads !== 2) {
+        throw new UsageError(`--threads: expected 1 or 2, got ${JSON.stringify(v.threads)}`);
+      }
       let fitted: FittedEfa;
       try {
         fitted = await fit(rows, {
@@ -380,6 +389,7 @@ export async function main(
           patience: positiveInteger(v.patience, "patience", 10),
           validationShare: share,
           seed: positiveInteger(v.seed, "seed", 0),
+          threads,
           onEpoch: epochProgress({ maxEpochs: epochs, write: err }),
         });
       } catch (error) {

@@ -20,8 +20,9 @@
  * peak_tensor_MB=M` (one `train()` epoch with the paper's batch size and
  * learning rate), and where a Python with PyTorch is found (`python3`,
  * `/usr/bin/python3` or `$EFA_PEER_PYTHON`), a line `peer CONFIG ours=N
- * torch=M ratio=R` from the PyTorch peer (`peer_torch.py`) trained on the
- * same epoch of steps, one thread. `--peer-blas=DIR` (or `$EFA_PEER_BLAS`)
+ * torch=M ratio=R two_threads_ratio=S` from the PyTorch peer
+ * (`peer_torch.py`) trained on the same epoch of steps, one thread; ours is
+ * `train()` on one thread, and `two_threads` on two (`threads: 2`). `--peer-blas=DIR` (or `$EFA_PEER_BLAS`)
  * puts a BLAS folder first on the peer's library path, e.g. OpenBLAS's:
  * Debian's torch otherwise calls the reference BLAS. `--only=A,B` limits
  * the run to those configurations' train and peer lines; `--no-peer` skips it.
@@ -153,6 +154,18 @@ async function measureTrain(
   }
 }
 
+/** Predictions per second of `train()` on two threads: the second of two epochs (the worker warmed up). */
+async function measureTwoThreads(
+  config: EfaConfigInput,
+  data: Sequences,
+  training: { batchSize: number; learningRate: number },
+): Promise<number> {
+  const model = createEfa(efaConfig(config), { seed: 1 });
+  const { history } = await train(model, data, { epochs: 2, ...training, seed: 1, threads: 2 });
+  disposeModel(model);
+  return listExamples(data).length / history[1]!.seconds;
+}
+
 /** Peak tensor memory (MB) of the first step of `train()`'s first epoch, profiled. */
 async function firstStepPeakMB(
   config: EfaConfig,
@@ -251,11 +264,14 @@ const movielens = await loadDataset("movielens_exp2", dataOptions);
     const config = configOf(m);
     const training = { batchSize: m.training.batchSize, learningRate: m.training.learningRate };
     const { predictionsPerSecond, part } = await measureTrain(config, data, seconds, training);
+    const twoThreads = await measureTwoThreads(config, part, training);
     const peak = await firstStepPeakMB(config, part, training);
     console.log(
-      `train ${name} preds_per_s=${predictionsPerSecond.toFixed(0)} peak_tensor_MB=${
-        peak.toFixed(1)
-      } (${part.items.length} sequences, ${listExamples(part).length} predictions)`,
+      `train ${name} preds_per_s=${predictionsPerSecond.toFixed(0)} two_threads=${
+        twoThreads.toFixed(0)
+      } peak_tensor_MB=${peak.toFixed(1)} (${part.items.length} sequences, ${
+        listExamples(part).length
+      } predictions)`,
     );
     if (python === null) continue;
     const exchange = await Deno.makeTempFile({ prefix: "efa-peer-", suffix: ".json" });
@@ -265,7 +281,9 @@ const movielens = await loadDataset("movielens_exp2", dataOptions);
       console.log(
         `peer ${name} ours=${predictionsPerSecond.toFixed(0)} torch=${
           peer.predictionsPerSecond.toFixed(0)
-        } ratio=${(predictionsPerSecond / peer.predictionsPerSecond).toFixed(2)} ` +
+        } ratio=${
+          (predictionsPerSecond / peer.predictionsPerSecond).toFixed(2)
+        } two_threads_ratio=${(twoThreads / peer.predictionsPerSecond).toFixed(2)} ` +
           `torch_peak_rss_MB=${peer.peakRssMB.toFixed(0)} check: loss rel ${
             peer.check.lossRelative.toExponential(1)
           }, grad max abs ${peer.check.gradMaxAbs.toExponential(1)} of ${

@@ -15,6 +15,7 @@ import { meanLoss, type Model, validateData } from "./objective.ts";
 import { type BatchPlan, batchTensors, planEpochs } from "./plan.ts";
 import type { TfScalar, TfTensor, TfVariable } from "./_types.ts";
 import { SeedStream } from "./random.ts";
+import { ChunkWorker } from "./_parallel.ts";
 
 /** What {@link train} reports after each epoch. */
 export interface EpochInfo {
@@ -75,6 +76,17 @@ export interface TrainOptions {
    * (`"examples"`, see `planEpochs`).
    */
   readonly draw?: "sequences" | "examples";
+  /**
+   * Threads that compute a step (default 1). With 2, a worker with its own
+   * copy of the model computes some of the chunks of every step that has
+   * several (masked copies and rows of different lengths, chunks of long
+   * sequences), while this thread computes the rest: the same numbers to
+   * the bit, as the step's gradient is still summed in chunk order. It pays
+   * on epochs of many multi-chunk steps; starting the worker takes about a
+   * second (if it cannot start, training goes on in this thread). FM
+   * baselines and one-chunk steps use this thread only.
+   */
+  readonly threads?: 1 | 2;
   /** Called after every epoch; may be async (it is awaited). */
   readonly onEpoch?: (info: EpochInfo) => void | Promise<void>;
   /** Called after every step. */
@@ -142,6 +154,10 @@ export async function train(
   if (!(patience >= 1)) {
     throw new RangeError(`${fn}(): expected patience to be >= 1, got ${patience}`);
   }
+  const threads = options.threads ?? 1;
+  if (threads !== 1 && threads !== 2) {
+    throw new RangeError(`${fn}(): expected threads to be 1 or 2, got ${threads}`);
+  }
   validateData(model, data, fn);
   if (options.validation !== undefined) validateData(model, options.validation, fn);
 
@@ -162,6 +178,10 @@ export async function train(
     weights: null,
   };
   let stoppedEarly = false;
+  // A worker that cannot start (no permission to read the package, say) leaves this thread: same numbers.
+  const worker = threads === 2 && model.kind === "efa"
+    ? await ChunkWorker.start(model.config, Object.keys(model.params), data).catch(() => null)
+    : null;
   const restore = (): void => {
     if (best.weights !== null) variables.forEach((v, i) => v.assign(best.weights![i]!));
   };
@@ -175,7 +195,7 @@ export async function train(
         const { count, chunks } = plan[step - 1]!;
         const loss = chunks.length === 1
           ? optimizer.step(() => batchLoss(model, data, chunks[0]!))
-          : accumulatedStep(optimizer, variables, model, data, chunks, count);
+          : await accumulatedStep(optimizer, variables, model, data, chunks, count, worker);
         if (!Number.isFinite(loss)) {
           throw new Error(
             `Training diverged: the loss is ${loss} at epoch ${epoch}, step ${step} of ${steps}`,
@@ -219,6 +239,7 @@ export async function train(
     restore(); // leave the model at its best finished epoch, never half-updated
     throw error;
   } finally {
+    worker?.terminate();
     optimizer.dispose();
     best.weights?.forEach((w) => w.dispose());
   }
@@ -247,35 +268,131 @@ export function batchLoss(model: Model, data: Sequences, plan: BatchPlan): TfSca
   }
 }
 
-/** One optimiser step from gradients summed over the chunks of a step, each weighted by its share of the examples. */
-function accumulatedStep(
+/**
+ * The loss of one chunk of a step, weighted by its share of the step's
+ * examples, and its gradients (`undefined` for a variable it does not
+ * reach), as `train()` computes them on either thread.
+ *
+ * @param model The model.
+ * @param variables The variables, in the optimiser's order.
+ * @param data The sequences the chunk refers to.
+ * @param chunk The chunk.
+ * @param share Its weight.
+ * @returns The weighted loss and one gradient per variable.
+ */
+export function chunkGradients(
+  model: Model,
+  variables: TfVariable[],
+  data: Sequences,
+  chunk: BatchPlan,
+  share: number,
+): { loss: number; grads: (TfTensor | undefined)[] } {
+  const { value, grads } = tf.variableGrads(
+    () => tf.mul(batchLoss(model, data, chunk), share) as TfScalar,
+    variables,
+  );
+  const loss = value.dataSync()[0]!;
+  value.dispose();
+  return { loss, grads: variables.map((v) => grads[v.name]) };
+}
+
+/**
+ * One optimiser step from gradients summed over the chunks of a step in
+ * chunk order, each weighted by its share of the examples. With a worker,
+ * it computes about half of the chunks (by size) while this thread computes
+ * the others; the sum is the same.
+ */
+async function accumulatedStep(
   optimizer: Adam,
   variables: TfVariable[],
   model: Model,
   data: Sequences,
   chunks: readonly BatchPlan[],
   count: number,
-): number {
+  worker: ChunkWorker | null,
+): Promise<number> {
+  const shares = chunks.map((c) => c.examples.length / count);
+  const remote = worker === null ? chunks.map(() => false) : balance(chunks);
+  const fromWorker = worker === null || !remote.includes(true)
+    ? Promise.resolve([])
+    : worker.gradients(
+      flatWeights(variables),
+      chunks.filter((_, i) => remote[i]),
+      shares.filter((_, i) => remote[i]),
+    );
   let total: (TfTensor | undefined)[] = variables.map(() => undefined);
   let loss = 0;
-  for (const chunk of chunks) {
-    const weight = chunk.examples.length / count;
-    const { value, grads } = tf.variableGrads(
-      () => tf.mul(batchLoss(model, data, chunk), weight) as TfScalar,
-      variables,
-    );
-    loss += value.dataSync()[0]!;
-    total = variables.map((v, i) => {
-      const g = grads[v.name];
+  const add = (grads: (TfTensor | undefined)[]): void => {
+    total = variables.map((_, i) => {
+      const g = grads[i];
       if (g === undefined) return total[i];
       if (total[i] === undefined) return g;
       const sum = tf.add(total[i]!, g);
       tf.dispose([total[i]!, g]);
       return sum;
     });
-    value.dispose();
+  };
+  // This thread's chunks first (the worker computes meanwhile), then the sum in chunk order.
+  const local = chunks.map((chunk, i) =>
+    remote[i] ? null : chunkGradients(model, variables, data, chunk, shares[i]!)
+  );
+  if (worker === null) {
+    for (const r of local) {
+      loss += r!.loss;
+      add(r!.grads);
+    }
+  } else {
+    const results = await fromWorker;
+    let next = 0;
+    chunks.forEach((_, i) => {
+      if (local[i] !== null) {
+        loss += local[i]!.loss;
+        add(local[i]!.grads);
+        return;
+      }
+      const r = results[next++]!;
+      let offset = 0;
+      add(variables.map((v, j) => {
+        const g = r.present[j] === 1
+          ? tf.tensor(r.grads.subarray(offset, offset + v.size), v.shape, "float32")
+          : undefined;
+        offset += v.size;
+        return g;
+      }));
+      loss += r.loss;
+    });
   }
   optimizer.apply(total);
   tf.dispose(total.filter((t): t is TfTensor => t !== undefined));
   return loss;
+}
+
+/**
+ * Which chunks the worker computes: about half of the work, greedily in
+ * order. A chunk costs a fixed part (hundreds of kernel calls) and a part
+ * that grows with examples x length^2.
+ */
+function balance(chunks: readonly BatchPlan[]): boolean[] {
+  let here = 0, there = 0;
+  return chunks.map((c) => {
+    const cost = 1 +
+      (c.examples.length * c.length * (c.layout === "streams" ? 1 : c.length)) / 20000;
+    if (there < here) {
+      there += cost;
+      return true;
+    }
+    here += cost;
+    return false;
+  });
+}
+
+/** Every variable's values, concatenated in order. */
+function flatWeights(variables: TfVariable[]): Float32Array<ArrayBuffer> {
+  const flat = new Float32Array(variables.reduce((n, v) => n + v.size, 0));
+  let offset = 0;
+  for (const v of variables) {
+    flat.set(v.dataSync() as Float32Array, offset);
+    offset += v.size;
+  }
+  return flat;
 }

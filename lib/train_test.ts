@@ -145,7 +145,48 @@ Deno.test("train() refuses bad options and bad data", async () => {
     () => train(model, { items: [[1, 7]] }, { epochs: 1 }),
     /items\[0\]\[1\] to be an item id in 1..5, got 7/,
   );
+  await assert.rejects(() => train(model, BASKETS, { epochs: 1, threads: 3 as never }), {
+    name: "RangeError",
+    message: "train(): expected threads to be 1 or 2, got 3",
+  });
   disposeModel(model);
+});
+
+Deno.test("train() on two threads gives the same losses and weights to the bit", async () => {
+  // Value EFA with values and baskets of several lengths: steps of several chunks (copies and rows).
+  const rng = new SeedStream(4);
+  const items = Array.from(
+    { length: 40 },
+    () => Array.from({ length: 2 + rng.integer(4) }, () => 1 + rng.integer(5)),
+  );
+  const data: Sequences = { items, values: items.map((s) => s.map(() => rng.normal())) };
+  const config = efaConfig({
+    ...SMALL,
+    target: "joint",
+    family: { name: "gaussian" },
+    valueEmbedding: { kind: "mlp", hidden: 4, dim: 4 },
+  });
+  const run = async (threads: 1 | 2): Promise<[number[], number[][]]> => {
+    const model = createEfa(config, { seed: 3 });
+    const { history } = await train(model, data, {
+      epochs: 3,
+      batchSize: 16,
+      seed: 5,
+      threads,
+      validation: data,
+    });
+    const weights = Object.values(model.params).map((v) => Array.from(v.dataSync()));
+    disposeModel(model);
+    return [history.flatMap((e) => [e.trainLoss, e.validationLoss!]), weights];
+  };
+  clearLayoutCache();
+  const before = tf.memory().numTensors;
+  const [oneLosses, oneWeights] = await run(1);
+  const [twoLosses, twoWeights] = await run(2);
+  assert.deepEqual(twoLosses, oneLosses);
+  assert.deepEqual(twoWeights, oneWeights);
+  clearLayoutCache();
+  assert.equal(tf.memory().numTensors, before);
 });
 
 Deno.test("on data simulated from a known EFA, a trained EFA beats the FM on held-out NLL", async () => {

@@ -94,6 +94,9 @@ Deno.test("efa refuses bad input with a clear message and exit code 2", async ()
       misspelt.err,
       /no column "custmer" \(--sequence\); the columns are "customer", "position", "item", "rating"/,
     );
+    const threads = await run(["fit", ...columns, "--threads", "3", "--out", model]);
+    assert.equal(threads.code, 2);
+    assert.match(threads.err, /--threads: expected 1 or 2, got "3"/);
     await Deno.writeTextFile(`${dir}/bad.csv`, "customer,item,rating\nc1,tea,3\nc1,cake,high\n");
     const nonNumeric = await run([
       "fit",
