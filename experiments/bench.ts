@@ -62,7 +62,7 @@ import {
 } from "./paper_models.ts";
 import { batchLoss } from "../lib/train.ts";
 import { subset } from "./_harness.ts";
-import { findPeerPython, runPeer, writePeerExchange } from "./peer.ts";
+import { findPeerPython, type PeerResult, runPeer, writePeerExchange } from "./peer.ts";
 import type { EfaConfig } from "../lib/model.ts";
 import { planEpochs } from "../lib/plan.ts";
 
@@ -154,17 +154,25 @@ async function measureTrain(
   }
 }
 
-/** Predictions per second of `train()` on two threads: the second of two epochs (the worker warmed up). */
-async function measureTwoThreads(
+/** Predictions per second of one `train()` epoch (two threads: the second of two epochs, the worker warmed up). */
+async function epochRate(
   config: EfaConfigInput,
   data: Sequences,
   training: { batchSize: number; learningRate: number },
+  threads: 1 | 2,
 ): Promise<number> {
   const model = createEfa(efaConfig(config), { seed: 1 });
-  const { history } = await train(model, data, { epochs: 2, ...training, seed: 1, threads: 2 });
+  const { history } = await train(model, data, {
+    epochs: threads,
+    ...training,
+    seed: 1,
+    threads,
+  });
   disposeModel(model);
-  return listExamples(data).length / history[1]!.seconds;
+  return listExamples(data).length / history.at(-1)!.seconds;
 }
+
+const median = (xs: number[]): number => xs.toSorted((a, b) => a - b)[xs.length >> 1]!;
 
 /** Peak tensor memory (MB) of the first step of `train()`'s first epoch, profiled. */
 async function firstStepPeakMB(
@@ -186,6 +194,7 @@ async function firstStepPeakMB(
 
 const INSTACART = INSTACART_EFA;
 const only = args.only === undefined ? null : new Set(args.only.split(","));
+const PEER_ROUNDS = quick ? 3 : 5;
 const MOVIELENS_EXP2 = movielensExp2Efa("v1");
 
 const seconds = quick ? 4 : 20;
@@ -263,37 +272,58 @@ const movielens = await loadDataset("movielens_exp2", dataOptions);
     if (only !== null && !only.has(name)) continue;
     const config = configOf(m);
     const training = { batchSize: m.training.batchSize, learningRate: m.training.learningRate };
-    const { predictionsPerSecond, part } = await measureTrain(config, data, seconds, training);
-    const twoThreads = await measureTwoThreads(config, part, training);
+    // Size the epoch (and warm up), then alternate ours on one and two threads with the peer.
+    const { part } = await measureTrain(config, data, seconds, training);
     const peak = await firstStepPeakMB(config, part, training);
-    console.log(
-      `train ${name} preds_per_s=${predictionsPerSecond.toFixed(0)} two_threads=${
-        twoThreads.toFixed(0)
-      } peak_tensor_MB=${peak.toFixed(1)} (${part.items.length} sequences, ${
-        listExamples(part).length
-      } predictions)`,
-    );
-    if (python === null) continue;
-    const exchange = await Deno.makeTempFile({ prefix: "efa-peer-", suffix: ".json" });
+    const exchange = python === null
+      ? null
+      : await Deno.makeTempFile({ prefix: "efa-peer-", suffix: ".json" });
+    const one: number[] = [], two: number[] = [], torch: number[] = [];
+    let peer: PeerResult | null = null, failure: string | null = null;
     try {
-      await writePeerExchange(exchange, name, config, part, { modelSeed: 1, seed: 1, ...training });
-      const peer = await runPeer(python, exchange, blas);
-      console.log(
-        `peer ${name} ours=${predictionsPerSecond.toFixed(0)} torch=${
-          peer.predictionsPerSecond.toFixed(0)
-        } ratio=${
-          (predictionsPerSecond / peer.predictionsPerSecond).toFixed(2)
-        } two_threads_ratio=${(twoThreads / peer.predictionsPerSecond).toFixed(2)} ` +
-          `torch_peak_rss_MB=${peer.peakRssMB.toFixed(0)} check: loss rel ${
-            peer.check.lossRelative.toExponential(1)
-          }, grad max abs ${peer.check.gradMaxAbs.toExponential(1)} of ${
-            peer.check.gradScale.toExponential(1)
-          }; torch ${peer.torch}, ${peer.threads} thread, BLAS ${peer.blas.split(",")[0]}`,
-      );
-    } catch (error) {
-      console.log(`peer ${name} failed: ${error instanceof Error ? error.message : error}`);
+      if (exchange !== null) {
+        await writePeerExchange(exchange, name, config, part, {
+          modelSeed: 1,
+          seed: 1,
+          ...training,
+        });
+      }
+      for (let r = 0; r < PEER_ROUNDS; r++) {
+        one.push(await epochRate(config, part, training, 1));
+        two.push(await epochRate(config, part, training, 2));
+        if (exchange !== null && failure === null) {
+          try {
+            peer = await runPeer(python!, exchange, blas);
+            torch.push(peer.predictionsPerSecond);
+          } catch (error) {
+            failure = error instanceof Error ? error.message : String(error);
+          }
+        }
+      }
     } finally {
-      await Deno.remove(exchange);
+      if (exchange !== null) await Deno.remove(exchange);
+    }
+    const [ours, ours2] = [median(one), median(two)];
+    console.log(
+      `train ${name} preds_per_s=${ours.toFixed(0)} two_threads=${ours2.toFixed(0)} ` +
+        `peak_tensor_MB=${peak.toFixed(1)} (${part.items.length} sequences, ${
+          listExamples(part).length
+        } predictions, median of ${PEER_ROUNDS} epochs)`,
+    );
+    if (failure !== null) console.log(`peer ${name} failed: ${failure}`);
+    else if (peer !== null) {
+      const theirs = median(torch);
+      console.log(
+        `peer ${name} ours=${ours.toFixed(0)} torch=${theirs.toFixed(0)} ratio=${
+          (ours / theirs).toFixed(2)
+        } two_threads_ratio=${(ours2 / theirs).toFixed(2)} torch_peak_rss_MB=${
+          peer.peakRssMB.toFixed(0)
+        } check: loss rel ${peer.check.lossRelative.toExponential(1)}, grad max abs ${
+          peer.check.gradMaxAbs.toExponential(1)
+        } of ${
+          peer.check.gradScale.toExponential(1)
+        }; torch ${peer.torch}, ${peer.threads} thread, BLAS ${peer.blas.split(",")[0]}`,
+      );
     }
   }
   if (only !== null) Deno.exit(0);

@@ -11,7 +11,6 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
 import {
   createEfa,
   disposeBatch,
@@ -22,8 +21,7 @@ import {
   type Sequences,
 } from "../mod.ts";
 import { type BatchPlan, batchTensors, planEpochs } from "../lib/plan.ts";
-import { batchLoss } from "../lib/train.ts";
-import type { TfScalar, TfTensor } from "../lib/_types.ts";
+import { chunkGradients } from "../lib/train.ts";
 
 /** What the peer prints (one JSON line). */
 export interface PeerResult {
@@ -59,7 +57,7 @@ interface ExchangeChunk {
   labelValues?: number[];
 }
 
-/** The loss and gradients of one step, chunks weighted by their share, as `train()` sums them. */
+/** The loss and gradients of one step, chunks weighted by their share and summed in order, as `train()` does. */
 function stepGradients(
   model: EfaModel,
   data: Sequences,
@@ -67,21 +65,21 @@ function stepGradients(
   count: number,
 ): { loss: number; grads: Record<string, number[]> } {
   const variables = Object.values(model.params);
-  const { value, grads } = tf.variableGrads(
-    () =>
-      tf.addN(
-        chunks.map((c) => tf.mul(batchLoss(model, data, c), c.examples.length / count)),
-      ) as TfScalar,
-    variables,
-  );
-  const out: Record<string, number[]> = {};
-  for (const [name, v] of Object.entries(model.params)) {
-    const g: TfTensor | undefined = grads[v.name];
-    out[name] = g === undefined ? new Array(v.size).fill(0) : Array.from(g.dataSync());
+  const total = variables.map((v) => new Float32Array(v.size));
+  let loss = 0;
+  for (const chunk of chunks) {
+    const r = chunkGradients(model, variables, data, chunk, chunk.examples.length / count);
+    loss += r.loss;
+    r.grads.forEach((g, i) => {
+      if (g === undefined) return;
+      const values = g.dataSync();
+      for (let j = 0; j < values.length; j++) total[i]![j] = total[i]![j]! + values[j]!;
+      g.dispose();
+    });
   }
-  const loss = value.dataSync()[0]!;
-  tf.dispose([value, ...Object.values(grads)]);
-  return { loss, grads: out };
+  const grads: Record<string, number[]> = {};
+  Object.keys(model.params).forEach((name, i) => (grads[name] = Array.from(total[i]!)));
+  return { loss, grads };
 }
 
 function exchangeChunk(model: EfaModel, data: Sequences, plan: BatchPlan): ExchangeChunk {

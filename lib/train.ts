@@ -16,6 +16,10 @@ import { type BatchPlan, batchTensors, planEpochs } from "./plan.ts";
 import type { TfScalar, TfTensor, TfVariable } from "./_types.ts";
 import { SeedStream } from "./random.ts";
 import { ChunkWorker } from "./_parallel.ts";
+import { countParameters } from "./_ops.ts";
+
+/** Above this many parameters, `threads: 2` trains on one thread (see {@link TrainOptions.threads}). */
+const WORKER_MAX_PARAMETERS = 250_000;
 
 /** What {@link train} reports after each epoch. */
 export interface EpochInfo {
@@ -84,7 +88,9 @@ export interface TrainOptions {
    * the bit, as the step's gradient is still summed in chunk order. It pays
    * on epochs of many multi-chunk steps; starting the worker takes about a
    * second (if it cannot start, training goes on in this thread). FM
-   * baselines and one-chunk steps use this thread only.
+   * baselines, one-chunk steps and models of more than 250,000 parameters
+   * (whose weights and gradients cost more to pass between the threads
+   * every step than the worker saves) use this thread only.
    */
   readonly threads?: 1 | 2;
   /** Called after every epoch; may be async (it is awaited). */
@@ -179,7 +185,8 @@ export async function train(
   };
   let stoppedEarly = false;
   // A worker that cannot start (no permission to read the package, say) leaves this thread: same numbers.
-  const worker = threads === 2 && model.kind === "efa"
+  const worker = threads === 2 && model.kind === "efa" &&
+      countParameters(model.params) <= WORKER_MAX_PARAMETERS
     ? await ChunkWorker.start(model.config, Object.keys(model.params), data).catch(() => null)
     : null;
   const restore = (): void => {
