@@ -98,7 +98,7 @@ const cases: [string, current.EfaConfigInput, Sequences, typeof paper][] = [
   [
     "temperature_lag2",
     configOf(temperatureEfa(4, 2, temperatureLag2.itemFeatures, TEMPERATURE_TRAINING.lag)),
-    subset(temperatureLag2.fit, 40),
+    subset(temperatureLag2.fit, 16),
     { batchSize: 128, learningRate: 1e-3 },
   ],
 ];

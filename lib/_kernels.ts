@@ -18,6 +18,11 @@
  *   for every tensor it saves for a gradient (each input of a product, each
  *   output of a softmax...). Tensors are immutable, so ours shares the data,
  *   as tfjs's cpu backend and every reshape do.
+ * - **Sum** over leading or middle axes (every bias gradient, every
+ *   gradient of a broadcast): tfjs transposes the reduced axes to the end,
+ *   then adds each output's elements in order from zero. Ours adds the same
+ *   elements in the same order where they lie, four outputs at a time
+ *   (`kernels/assembly/reduce.ts`).
  *
  * @module
  */
@@ -25,6 +30,7 @@ import * as tf from "@tensorflow/tfjs";
 import { decodeBase64 } from "./_base64.ts";
 import { WASM_BASE64 as BATCH_MATMUL_WASM } from "./kernels/_batch_matmul_wasm.ts";
 import { WASM_BASE64 as COPY_WASM } from "./kernels/_copy_wasm.ts";
+import { WASM_BASE64 as REDUCE_WASM } from "./kernels/_reduce_wasm.ts";
 
 /** The parts of tfjs's wasm backend that the kernels use. */
 interface WasmBackend {
@@ -72,6 +78,8 @@ let copyBoxWasm: CopyBoxExport | null = null;
 let gatherRowsWasm: GatherRowsExport | null = null;
 let concatRowsWasm: ((out: number, batch: number, count: number, parts: number) => void) | null =
   null;
+type SumMiddleExport = (x: number, out: number, A: number, R: number, B: number) => void;
+let sumMiddleWasm: { float32: SumMiddleExport; int32: SumMiddleExport } | null = null;
 
 /**
  * Turns the package's kernels on (default) or off: off, tfjs's own kernels
@@ -124,7 +132,8 @@ export function installKernels(): boolean {
   const matMul = tf.getKernel("BatchMatMul", "wasm"), slice = tf.getKernel("Slice", "wasm");
   const splitV = tf.getKernel("SplitV", "wasm"), gather = tf.getKernel("GatherV2", "wasm");
   const concat = tf.getKernel("Concat", "wasm"), identity = tf.getKernel("Identity", "wasm");
-  if (!matMul || !slice || !splitV || !gather || !concat || !identity) return false;
+  const sum = tf.getKernel("Sum", "wasm");
+  if (!matMul || !slice || !splitV || !gather || !concat || !identity || !sum) return false;
   const exports = (base64: string): WebAssembly.Exports =>
     new WebAssembly.Instance(new WebAssembly.Module(decodeBase64(base64)), {
       env: { memory: wasmMemory },
@@ -134,6 +143,11 @@ export function installKernels(): boolean {
   copyBoxWasm = copy["copyBox"] as CopyBoxExport;
   gatherRowsWasm = copy["gatherRows"] as GatherRowsExport;
   concatRowsWasm = copy["concatRows"] as typeof concatRowsWasm;
+  const reduce = exports(REDUCE_WASM);
+  sumMiddleWasm = {
+    float32: reduce["sumMiddleF32"] as SumMiddleExport,
+    int32: reduce["sumMiddleI32"] as SumMiddleExport,
+  };
   const replace = (
     original: tf.KernelConfig,
     kernelFunc: (args: Parameters<tf.KernelFunc>[0]) => ReturnType<tf.KernelFunc>,
@@ -150,6 +164,7 @@ export function installKernels(): boolean {
   replace(gather, (args) => gatherFirstAxis(args, gather.kernelFunc));
   replace(concat, (args) => concatenate(args, concat.kernelFunc));
   replace(identity, (args) => share(args, identity.kernelFunc));
+  replace(sum, (args) => sumBlock(args, sum.kernelFunc));
   installed = true;
   return true;
 }
@@ -199,6 +214,38 @@ function split(args: Parameters<tf.KernelFunc>[0], slice: tf.KernelFunc): tf.Ten
     begin[$axis] += s;
     return piece;
   });
+}
+
+function sumBlock(
+  args: Parameters<tf.KernelFunc>[0],
+  original: tf.KernelFunc,
+): ReturnType<tf.KernelFunc> {
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  const { axis, keepDims } = args.attrs as { axis: number | number[]; keepDims: boolean };
+  const backend = args.backend as unknown as WasmBackend;
+  const shape = x.shape, rank = shape.length;
+  if (x.dtype !== "float32" && x.dtype !== "int32") return original(args);
+  const axes = tf.util.parseAxisParam(axis, shape);
+  const first = axes[0], last = axes[axes.length - 1];
+  // Only one block of axes in order, not the innermost (where tfjs needs no transpose).
+  if (
+    first === undefined || last === undefined || last === rank - 1 ||
+    axes.some((a, i) => a !== first + i) || shape.some((d) => d === 0)
+  ) return original(args);
+  const size = (dims: number[]): number => dims.reduce((n, d) => n * d, 1);
+  const kept = shape.filter((_, i) => i < first || i > last);
+  const out = backend.makeOutput(
+    keepDims ? shape.map((d, i) => (i >= first && i <= last ? 1 : d)) : kept,
+    x.dtype as "float32",
+  );
+  sumMiddleWasm![x.dtype](
+    offsetOf(backend, x),
+    offsetOf(backend, out),
+    size(shape.slice(0, first)),
+    size(shape.slice(first, last + 1)),
+    size(shape.slice(last + 1)),
+  );
+  return out;
 }
 
 function share(

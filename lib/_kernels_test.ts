@@ -160,3 +160,30 @@ Deno.test("clone shares the data: the same values, each freed on its own", () =>
   tf.dispose([y, z]);
   assert.equal(tf.memory().numBytes, bytes);
 });
+
+Deno.test("sum over leading and middle axes: bit-identical to tfjs's kernel, signed zeros too", () => {
+  const before = tf.memory().numTensors;
+  const axes = [0, 1, 2, [0, 1], [1, 2], [0, 1, 2], 3, [2, 3], [0, 2], -4];
+  for (const dtype of ["float32", "int32"] as const) {
+    tf.tidy(() => {
+      const x = tf.cast(
+        tf.mul(tf.randomNormal([5, 7, 6, 9], 0, 1, "float32", 1), dtype === "int32" ? 100 : 1),
+        dtype,
+      );
+      const zeros = tf.neg(tf.zeros([3, 5])); // -0: 0 + -0 is +0 in both
+      for (const axis of axes) {
+        for (const keepDims of [false, true]) {
+          const ours = tf.sum(x, axis, keepDims);
+          const theirs = withOracle(() => tf.sum(x, axis, keepDims));
+          assert.deepEqual(ours.shape, theirs.shape, `shape of sum over ${axis}`);
+          const a = Array.from(ours.dataSync()), b = Array.from(theirs.dataSync());
+          assert.ok(a.every((v, i) => Object.is(v, b[i])), `sum ${dtype} over ${axis}`);
+        }
+      }
+      assert.ok(
+        Object.is(tf.sum(zeros, 0).dataSync()[0], withOracle(() => tf.sum(zeros, 0)).dataSync()[0]),
+      );
+    });
+  }
+  assert.equal(tf.memory().numTensors, before);
+});
