@@ -44,7 +44,8 @@ const COLUMN_FLAGS = {
 const HELP: Record<string, string> = {
   fit: `efa fit --data FILE.csv --out MODEL.json [options]
   Fits EFA to the observations in FILE.csv, writes the model, and prints the held-out
-  (validation) loss and the attention of the first sequence with its last position masked.
+  (validation) loss; --show-attention adds the attention of the first sequence with its last
+  observation masked.
   --data FILE          CSV with one observation per row (required)
   --sequence COL       column of the sequence id (default "sequence")
   --item COL           column of the item (default "item")
@@ -59,6 +60,11 @@ const HELP: Record<string, string> = {
   --seed N             seed of the split, initialisation and batch order (default 0)
   --threads N          1 or 2 threads per training step; the same numbers either way
                        (default 2 on a machine with two or more cores)
+  --learning-rate R    Adam's learning rate (default 0.001); --batch-size N (default 256)
+  --dim N              embedding width (default 32); --layers N (default 2); --heads N (default 2)
+  --max-length N       longest sequence the model accepts (default: the longest in the data)
+  --show-attention     print the attention of the first sequence after fitting
+  --quiet              no progress lines, only the summary
   --out FILE           where to write the model (required)`,
   evaluate: `efa evaluate --model MODEL.json --data FILE.csv [column options]
   Prints the mean loss, log-likelihood and (for values) MSE per prediction, every position predicted.`,
@@ -66,9 +72,12 @@ const HELP: Record<string, string> = {
   Writes one row per observation: sequence, position (the CSV's own ids and positions, so the rows
   join back to the input), item, value, mean, top_item, item_probability.`,
   attention:
-    `efa attention --model MODEL.json --data FILE.csv --id SEQUENCE [--position N] [--out FILE.csv] [column options]
-  Shows the head-averaged attention of every layer for one sequence with position N masked (default 0),
-  as a shaded grid on the terminal; --out writes every layer and head as CSV (layer, head, query, key, weight).`,
+    `efa attention --model MODEL.json --data FILE.csv --id SEQUENCE [--mask P] [--out FILE.csv] [column options]
+  Shows the head-averaged attention of every layer for one sequence with one observation masked, as a
+  shaded grid on the terminal (at most the 40 observations around the masked one); --out writes every
+  layer and head as CSV (layer, head, query, key, weight; query and key count observations in order).
+  --mask P             the masked observation: its value in the --position column, or without one
+                       its 0-based order in the sequence (default: the first observation)`,
 };
 
 const USAGE = `efa <command> [options]   (efa <command> --help for details)
@@ -221,6 +230,28 @@ function positiveInteger(raw: string | undefined, flag: string, fallback: number
   return v;
 }
 
+function positiveNumber(raw: string, flag: string): number {
+  const v = Number(raw);
+  if (!(v > 0) || !Number.isFinite(v)) {
+    throw new UsageError(`--${flag}: expected a positive number, got ${JSON.stringify(raw)}`);
+  }
+  return v;
+}
+
+/** `{ [key]: n }` for a flag given as a positive integer, `{}` when it is absent. */
+function optionalInteger<K extends string>(
+  raw: string | undefined,
+  flag: string,
+  key: K,
+): { [P in K]?: number } {
+  if (raw === undefined) return {};
+  const v = Number(raw);
+  if (!Number.isInteger(v) || v < 1) {
+    throw new UsageError(`--${flag}: expected a positive integer, got ${JSON.stringify(raw)}`);
+  }
+  return { [key]: v } as { [P in K]?: number };
+}
+
 async function readText(path: string, what: string): Promise<string> {
   const info = await Deno.stat(path).catch(() => null);
   if (info === null) throw new UsageError(`${what} ${path} does not exist`);
@@ -251,27 +282,35 @@ function shade(weight: number): string {
 }
 
 /** Prints each layer's head-averaged attention as a shaded grid (rows: queries, columns: keys). */
+/** At most this many observations of a sequence are drawn (those around the masked one). */
+const ATTENTION_WINDOW = 40;
+
 function showAttention(
   items: readonly string[],
+  positions: readonly number[],
   weights: number[][][][],
-  position: number,
+  masked: number,
   out: (line: string) => void,
 ): void {
-  const width = Math.max(...items.map((s) => s.length));
+  const n = items.length;
+  const from = Math.max(0, Math.min(masked - (ATTENTION_WINDOW >> 1), n - ATTENTION_WINDOW));
+  const to = Math.min(n, from + ATTENTION_WINDOW);
+  const labels = items.map((item, i) => `${positions[i]} ${item}`);
+  const width = Math.max(...labels.slice(from, to).map((s) => s.length));
   weights.forEach((layer, l) => {
     out(
-      `layer ${l + 1}, heads averaged, position ${position} (${
-        items[position]
-      }) masked; rows: queries, columns: keys`,
+      `layer ${l + 1}, heads averaged, position ${positions[masked]} (${
+        items[masked]
+      }) masked; rows: queries, columns: keys` +
+        (to - from < n ? `; observations ${from + 1}-${to} of ${n}, around the masked one` : ""),
     );
-    layer[0]!.forEach((_, q) => {
-      const row = layer[0]![q]!.map((_, k) =>
-        layer.reduce((a, head) => a + head[q]![k]!, 0) / layer.length
-      );
-      out(
-        `${items[q]!.padStart(width)} |${row.map(shade).join("")}|`,
-      );
-    });
+    for (let q = from; q < to; q++) {
+      const row: number[] = [];
+      for (let k = from; k < to; k++) {
+        row.push(layer.reduce((a, head) => a + head[q]![k]!, 0) / layer.length);
+      }
+      out(`${labels[q]!.padStart(width)} |${row.map(shade).join("")}|`);
+    }
   });
 }
 
@@ -324,8 +363,16 @@ export async function main(
           validation: { type: "string" },
           seed: { type: "string" },
           threads: { type: "string" },
+          "learning-rate": { type: "string" },
+          "batch-size": { type: "string" },
+          dim: { type: "string" },
+          layers: { type: "string" },
+          heads: { type: "string" },
+          "max-length": { type: "string" },
+          "show-attention": { type: "boolean", default: false },
+          quiet: { type: "boolean", default: false },
           id: { type: "string" },
-          position: { type: "string" },
+          mask: { type: "string" },
         },
         strict: true,
       });
@@ -344,7 +391,7 @@ export async function main(
       sequence: v.sequence!,
       item: v.item!,
       value: v.value,
-      position: command === "attention" ? undefined : v.position,
+      position: v.position,
     };
     if (command === "fit" || command === "predict") {
       await checkWritable(required(v.out, "out", command), "out");
@@ -390,7 +437,15 @@ export async function main(
           validationShare: share,
           seed: positiveInteger(v.seed, "seed", 0),
           threads,
-          onEpoch: epochProgress({ maxEpochs: epochs, write: err }),
+          ...(v["learning-rate"] === undefined
+            ? {}
+            : { learningRate: positiveNumber(v["learning-rate"], "learning-rate") }),
+          ...optionalInteger(v["batch-size"], "batch-size", "batchSize"),
+          ...optionalInteger(v.dim, "dim", "dim"),
+          ...optionalInteger(v.layers, "layers", "layers"),
+          ...optionalInteger(v.heads, "heads", "heads"),
+          ...optionalInteger(v["max-length"], "max-length", "maxLength"),
+          ...(v.quiet ? {} : { onEpoch: epochProgress({ maxEpochs: epochs, write: err }) }),
         });
       } catch (error) {
         if (error instanceof RangeError || error instanceof TypeError) {
@@ -398,7 +453,7 @@ export async function main(
         }
         throw error;
       }
-      if (Deno.stderr.isTerminal()) err("");
+      if (Deno.stderr.isTerminal() && !v.quiet) err("");
       await writeAtomically(outPath, fitted.save());
       const t = fitted.training!;
       // Without held-out sequences (--validation 0) early stopping watched the training loss.
@@ -411,11 +466,14 @@ export async function main(
             t.bestLoss.toFixed(4)
           } at epoch ${t.bestEpoch}; wrote ${outPath}`,
       );
-      const first = String(rows[0]!.sequence);
-      const length = rows.filter((r) => String(r.sequence) === first).length;
-      const { items, weights } = fitted.attention(rows, first, length - 1);
-      out(`attention in sequence ${first} (efa attention draws any other):`);
-      showAttention(items, weights, length - 1, out);
+      if (v["show-attention"]) {
+        const first = String(rows[0]!.sequence);
+        const { positions } = fitted.attention(rows, first);
+        const last = positions[positions.length - 1]!;
+        const { items, weights } = fitted.attention(rows, first, last);
+        out(`attention in sequence ${first} (efa attention draws any other):`);
+        showAttention(items, positions, weights, positions.length - 1, out);
+      }
       fitted.dispose();
       return 0;
     }
@@ -444,8 +502,13 @@ export async function main(
         out(`wrote ${predictions.length} predictions to ${outPath}`);
       } else {
         const id = required(v.id, "id", command);
-        const position = positiveInteger(v.position, "position", 0);
-        const { items, weights } = fitted.attention(rows, id, position);
+        const mask = v.mask === undefined ? undefined : Number(v.mask);
+        if (mask !== undefined && !Number.isFinite(mask)) {
+          throw new UsageError(
+            `--mask: expected a position (a number), got ${JSON.stringify(v.mask)}`,
+          );
+        }
+        const { items, positions, weights } = fitted.attention(rows, id, mask);
         if (v.out !== undefined) {
           const cells = weights.flatMap((layer, l) =>
             layer.flatMap((head, h) =>
@@ -456,7 +519,13 @@ export async function main(
           );
           await writeAtomically(v.out, csvFormat(cells) + "\n");
         }
-        showAttention(items, weights, position, out);
+        showAttention(
+          items,
+          positions,
+          weights,
+          mask === undefined ? 0 : positions.indexOf(mask),
+          out,
+        );
         if (v.out !== undefined) out(`wrote the weights to ${v.out}`);
       }
     } finally {

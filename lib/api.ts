@@ -104,12 +104,18 @@ export interface FittedEfa {
   evaluate(rows: readonly Observation[]): EvaluateResult;
   /** The prediction at every position of every sequence of `rows`. */
   predict(rows: readonly Observation[]): Prediction[];
-  /** Attention weights `[layer][head][query][key]` for one sequence with one position masked, with item labels. */
+  /**
+   * Attention weights `[layer][head][query][key]` for one sequence with one
+   * observation masked, with the items and positions of its observations in
+   * order. `position` is the masked observation's own position (the rows'
+   * `position` values; without them, its 0-based order in the sequence);
+   * the default is the first observation.
+   */
   attention(
     rows: readonly Observation[],
     sequence: string | number,
     position?: number,
-  ): { items: string[]; weights: number[][][][] };
+  ): { items: string[]; positions: number[]; weights: number[][][][] };
   /** The model as versioned JSON text. */
   save(): string;
   /** Frees the model's tensors. */
@@ -240,17 +246,30 @@ function makeFitted(
         return out;
       });
     },
-    attention: (rows, sequence, position = 0) => {
+    attention: (rows, sequence, position) => {
       const groups = groupRows(rows, "attention");
       const key = String(sequence);
-      if (!groups.has(key)) {
+      const list = groups.get(key);
+      if (list === undefined) {
         throw new RangeError(`attention(): unknown sequence ${JSON.stringify(key)}`);
       }
-      const one = new Map([[key, groups.get(key)!]]);
-      const { data } = toSequences(one, index, withValues, "attention");
+      // The rows' own positions where they have them, else their order.
+      const positions = list.map((r, i) => r.position ?? i);
+      const masked = position === undefined ? 0 : positions.indexOf(position);
+      if (masked < 0) {
+        const shown = positions.slice(0, 10).join(", ") + (positions.length > 10 ? ", ..." : "");
+        throw new RangeError(
+          `attention(): sequence ${
+            JSON.stringify(key)
+          } has no observation at position ${position}; ` +
+            `its positions are ${shown}`,
+        );
+      }
+      const { data } = toSequences(new Map([[key, list]]), index, withValues, "attention");
       return {
         items: Array.from(data.items[0]!, (id) => items[id]!),
-        weights: attentionWeights(model, data, 0, position),
+        positions,
+        weights: attentionWeights(model, data, 0, masked),
       };
     },
     save: () =>

@@ -42,8 +42,9 @@ Deno.test("fit() learns a value that depends on the context, and predicts, expla
   const p = predictions.find((q) => q.item === "b" && q.position > 0)!;
   assert.equal(typeof p.mean, "number");
   assert.equal(p.sequence.startsWith("user"), true);
-  const { items, weights } = fitted.attention(test, "user0", 2);
+  const { items, positions, weights } = fitted.attention(test, "user0", 2);
   assert.equal(items.length, 5);
+  assert.deepEqual(positions, [0, 1, 2, 3, 4]); // the rows' own positions, in order
   assert.equal(weights.length, 2);
   const copy = loadFitted(fitted.save());
   assert.deepEqual(copy.evaluate(test), result);
@@ -124,6 +125,13 @@ Deno.test("bad input gets a clear error", async () => {
     message: /at most 5 items, got 6/,
   });
   assert.throws(() => fitted.attention(rows, "nobody"), /unknown sequence "nobody"/);
+  const firstKey = String(rows[0]!.sequence);
+  assert.throws(() => fitted.attention(rows, firstKey, 0.5), {
+    name: "RangeError",
+    message: new RegExp(
+      `sequence "${firstKey}" has no observation at position 0.5; its positions are `,
+    ),
+  });
   const saved = JSON.parse(fitted.save());
   assert.throws(() => loadFitted(JSON.stringify({ ...saved, formatVersion: 7 })), {
     name: "TypeError",

@@ -260,9 +260,11 @@ export function attentionWeights(
   const batch = makeBatch(one, [[0, position]], { truncateAfterTarget: false });
   const out = forward(model, batch);
   disposeOutput(batch, out);
+  // A one-token sequence is laid out two wide (tfjs's oneHot refuses depth 1): keep its own tokens.
+  const n = seq.length;
   return out.attention!.map((a) => {
     const w = (a.arraySync() as number[][][][])[0]!;
     a.dispose();
-    return w;
+    return w.map((head) => head.slice(0, n).map((row) => row.slice(0, n)));
   });
 }

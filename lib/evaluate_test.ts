@@ -76,6 +76,12 @@ Deno.test("attentionWeights() returns [layer][head][query][key] and refuses bad 
     name: "RangeError",
     message: /position in 0..1, got 2/,
   });
+  // One token: its own weight only (the layout is two wide; the padding column is not returned).
+  const one = attentionWeights(model, { items: [[2]], values: [[1]] }, 0, 0);
+  assert.deepEqual(
+    one.map((layer) => layer.map((head) => head.map((row) => row.map((x) => Math.round(x))))),
+    [[[[1]], [[1]]], [[[1]], [[1]]]],
+  );
   const fm = createFm(fmConfig({ numItems: 3 }), { seed: 1 });
   assert.throws(() => attentionWeights(fm, DATA, 0, 0), TypeError);
   [model, fm].forEach(disposeModel);

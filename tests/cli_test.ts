@@ -32,6 +32,7 @@ Deno.test("efa fit, evaluate, predict and attention work end to end on a CSV", a
     assert.equal(fitted.code, 0, fitted.err);
     assert.match(fitted.out, /fitted gaussian EFA on \d+ observations \(8 items\): 3 epochs/);
     assert.match(fitted.err, /epoch 3\/3 loss/);
+    assert.doesNotMatch(fitted.out, /attention/); // only with --show-attention
     const evaluated = await run(["evaluate", "--model", model, ...columns]);
     assert.equal(evaluated.code, 0, evaluated.err);
     assert.match(
@@ -50,7 +51,7 @@ Deno.test("efa fit, evaluate, predict and attention work end to end on a CSV", a
       ...columns,
       "--id",
       "c1",
-      "--position",
+      "--mask",
       "1",
       "--out",
       `${dir}/w.csv`,
@@ -289,6 +290,116 @@ Deno.test("efa fit --validation 0 reports the training loss it watched, not a va
     const held = await run(["fit", "--data", csv, ...columns, "--out", `${dir}/b.json`]);
     assert.equal(held.code, 0, held.err);
     assert.match(held.out, /2 epochs, best validation loss \d+\.\d+ at epoch \d/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("efa fit --show-attention, --quiet and the architecture flags; attention --mask follows the position column", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // Rows shuffled as a spreadsheet might sort them; the position column gives the order.
+    const [header, ...lines] = exampleOrders(30, 5).trim().split("\n");
+    const shuffled = lines.map((l, i) => [(i * 7919) % lines.length, l] as const)
+      .sort((a, b) => a[0] - b[0]).map(([, l]) => l);
+    const csv = `${dir}/orders.csv`, model = `${dir}/model.json`;
+    await Deno.writeTextFile(csv, [header, ...shuffled, "solo,0,tea,3.5"].join("\n") + "\n");
+    const columns = [
+      "--data",
+      csv,
+      "--sequence",
+      "customer",
+      "--item",
+      "item",
+      "--position",
+      "position",
+    ];
+    const fitted = await run([
+      "fit",
+      ...columns,
+      "--epochs",
+      "2",
+      "--quiet",
+      "--show-attention",
+      "--dim",
+      "8",
+      "--layers",
+      "1",
+      "--heads",
+      "1",
+      "--batch-size",
+      "16",
+      "--learning-rate",
+      "0.01",
+      "--threads",
+      "1",
+      "--out",
+      model,
+    ]);
+    assert.equal(fitted.code, 0, fitted.err);
+    assert.equal(fitted.err, ""); // --quiet: no progress
+    assert.match(
+      fitted.out,
+      /attention in sequence \S+ \(efa attention draws any other\):\nlayer 1, heads averaged/,
+    );
+    const saved = JSON.parse(await Deno.readTextFile(model));
+    assert.equal(saved.model.config.itemEmbedding.dim, 8);
+    assert.equal(saved.model.config.layers, 1);
+    // The observation at position 2 of c3, wherever its row is in the file.
+    const c3 = lines.map((l) => l.split(",")).filter((f) => f[0] === "c3");
+    const atTwo = c3.find((f) => f[1] === "2")![2]!;
+    const shown = await run([
+      "attention",
+      "--model",
+      model,
+      ...columns,
+      "--id",
+      "c3",
+      "--mask",
+      "2",
+    ]);
+    assert.equal(shown.code, 0, shown.err);
+    assert.match(
+      shown.out,
+      new RegExp(`layer 1, heads averaged, position 2 \\(${atTwo}\\) masked`),
+    );
+    assert.match(shown.out, new RegExp(`^ *0 ${c3.find((f) => f[1] === "0")![2]} \\|`, "m"));
+    const missing = await run([
+      "attention",
+      "--model",
+      model,
+      ...columns,
+      "--id",
+      "c3",
+      "--mask",
+      "99",
+    ]);
+    assert.equal(missing.code, 2);
+    assert.match(
+      missing.err,
+      /sequence "c3" has no observation at position 99; its positions are 0, 1, 2/,
+    );
+    // A sequence of one observation: fit took it; predict and attention work on it.
+    const solo = await run(["attention", "--model", model, ...columns, "--id", "solo"]);
+    assert.equal(solo.code, 0, solo.err);
+    assert.match(solo.out, /position 0 \(tea\) masked[^\n]*\n *0 tea \|.{2}\|$/); // one cell, two characters wide
+    const predictions = `${dir}/p.csv`;
+    assert.equal(
+      (await run(["predict", "--model", model, ...columns, "--out", predictions])).code,
+      0,
+    );
+    assert.match(await Deno.readTextFile(predictions), /\nsolo,0,tea,/);
+    for (
+      const [flag, value, message] of [
+        ["--learning-rate", "0", /--learning-rate: expected a positive number, got "0"/],
+        ["--layers", "0", /--layers: expected a positive integer, got "0"/],
+        ["--dim", "2.5", /--dim: expected a positive integer, got "2.5"/],
+      ] as const
+    ) {
+      const bad = await run(["fit", ...columns, flag, value, "--out", model]);
+      assert.equal(bad.code, 2, `${flag} ${value}`);
+      assert.match(bad.err, message);
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
