@@ -179,13 +179,32 @@ export function readObservations(
       }
       seen.set(key, line);
     }
-    return {
+    const observation: Observation = {
       sequence,
       item: text(columns.item, "item"),
       ...(columns.value === undefined ? {} : { value: number(columns.value) }),
       ...(position === undefined ? {} : { position }),
     };
+    LINES.set(observation, `${file}:${line}`);
+    return observation;
   });
+}
+
+/** Where each observation read by {@link readObservations} came from: `file:line`. */
+const LINES = new WeakMap<Observation, string>();
+
+/**
+ * A data error of the library as the command line reports it: with the CSV
+ * line of the row it names (its `row` property), else with the file.
+ */
+function dataError(
+  error: RangeError | TypeError,
+  rows: readonly Observation[],
+  file: string,
+): UsageError {
+  const row = (error as { row?: unknown }).row;
+  const at = typeof row === "number" ? LINES.get(rows[row]!) : undefined;
+  return new UsageError(`${at ?? file}: ${error.message}`);
 }
 
 /** The separator a `--delimiter` value names, or `undefined` to detect it. */
@@ -449,7 +468,7 @@ export async function main(
         });
       } catch (error) {
         if (error instanceof RangeError || error instanceof TypeError) {
-          throw new UsageError(`${dataPath}: ${error.message}`);
+          throw dataError(error, rows, dataPath);
         }
         throw error;
       }
@@ -528,6 +547,11 @@ export async function main(
         );
         if (v.out !== undefined) out(`wrote the weights to ${v.out}`);
       }
+    } catch (error) {
+      if (error instanceof RangeError || error instanceof TypeError) {
+        throw dataError(error, rows, dataPath);
+      }
+      throw error;
     } finally {
       fitted.dispose();
     }

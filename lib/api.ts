@@ -13,6 +13,7 @@
  * @module
  */
 import type { Sequences } from "./data.ts";
+import { type ExponentialFamily, familyFromSpec } from "./families.ts";
 import { attentionWeights, evaluate, type EvaluateResult, predict } from "./evaluate.ts";
 import { createEfa, efaConfig, type EfaConfigInput, type EfaModel } from "./model.ts";
 import { disposeModel } from "./objective.ts";
@@ -134,6 +135,18 @@ function valueFamilyOf(family: FitFamily): ValueFamilyName | null {
 }
 
 /** Groups rows into sequences (ordered by position), with each position's row. */
+/** Each row's index in the array it came in, so that errors can name it (see {@link rowError}). */
+const ROW_INDEX = new WeakMap<Observation, number>();
+
+/**
+ * An error about one row: its `row` property is the row's index in the
+ * caller's array (the command line turns it into the CSV line).
+ */
+function rowError<E extends Error>(error: E, row: Observation): E & { row?: number } {
+  const index = ROW_INDEX.get(row);
+  return index === undefined ? error : Object.assign(error, { row: index });
+}
+
 function groupRows(rows: readonly Observation[], fn: string): Map<string, Observation[]> {
   if (!Array.isArray(rows) || rows.length === 0) {
     throw new RangeError(`${fn}(): expected at least one row, got none`);
@@ -149,6 +162,7 @@ function groupRows(rows: readonly Observation[], fn: string): Map<string, Observ
       );
     }
     const key = String(row.sequence);
+    ROW_INDEX.set(row, i);
     (groups.get(key) ?? groups.set(key, []).get(key)!).push(row);
   });
   for (const [key, list] of groups) {
@@ -166,22 +180,46 @@ function groupRows(rows: readonly Observation[], fn: string): Map<string, Observ
   return groups;
 }
 
-/** Sequences of item ids (and values) from grouped rows, with a given vocabulary. */
+/**
+ * Sequences of item ids (and values) from grouped rows, with a given
+ * vocabulary; checks every value against the family and every sequence
+ * against the longest the model takes, naming the sequence, the position
+ * (the row's own, or its order) and the row.
+ */
 function toSequences(
   groups: Map<string, Observation[]>,
   index: ReadonlyMap<string, number>,
   withValues: boolean,
   fn: string,
+  check: { readonly family?: ExponentialFamily | null; readonly maxLength?: number } = {},
 ): { data: Sequences; keys: string[] } {
   const keys = [...groups.keys()];
+  const where = (k: string, r: Observation, j: number): string =>
+    `sequence ${JSON.stringify(k)} at position ${r.position ?? j}`;
+  for (const k of keys) {
+    const list = groups.get(k)!;
+    if (check.maxLength !== undefined && list.length > check.maxLength) {
+      throw rowError(
+        new RangeError(
+          `${fn}(): sequence ${
+            JSON.stringify(k)
+          } has ${list.length} observations, more than the model's maxLength ${check.maxLength}`,
+        ),
+        list[check.maxLength]!,
+      );
+    }
+  }
   const items = keys.map((k) =>
     groups.get(k)!.map((r) => {
       const id = index.get(String(r.item));
       if (id === undefined) {
-        throw new RangeError(
-          `${fn}(): unknown item ${JSON.stringify(String(r.item))} in sequence ${
-            JSON.stringify(k)
-          }; the model knows ${index.size} items`,
+        throw rowError(
+          new RangeError(
+            `${fn}(): unknown item ${JSON.stringify(String(r.item))} in sequence ${
+              JSON.stringify(k)
+            }; the model knows ${index.size} items`,
+          ),
+          r,
         );
       }
       return id;
@@ -191,10 +229,28 @@ function toSequences(
   const values = keys.map((k) =>
     groups.get(k)!.map((r, j) => {
       if (typeof r.value !== "number" || Number.isNaN(r.value)) {
-        throw new TypeError(
-          `${fn}(): expected a numeric value in sequence ${
-            JSON.stringify(k)
-          } at position ${j}, got ${JSON.stringify(r.value)}`,
+        throw rowError(
+          new TypeError(
+            `${fn}(): expected a numeric value in ${where(k, r, j)}, got ${
+              JSON.stringify(r.value)
+            }`,
+          ),
+          r,
+        );
+      }
+      try {
+        check.family?.validate([r.value], fn, "VALUE");
+      } catch (error) {
+        // The family's own reason, e.g. "to hold integer counts >= 0, got 0.5".
+        const reason = String((error as Error).message).replace(/^.*?VALUE /, "").replace(
+          / at index 0$/,
+          "",
+        );
+        throw rowError(
+          new RangeError(
+            `${fn}(): expected the value of ${where(k, r, j)} ${reason} (${check.family!.name})`,
+          ),
+          r,
         );
       }
       return r.value;
@@ -211,8 +267,9 @@ function makeFitted(
 ): FittedEfa {
   const index = new Map(items.map((label, id) => [label, id] as const).slice(1));
   const withValues = family !== "categorical";
+  const check = { family: model.family, maxLength: model.config.maxLength };
   const prepare = (rows: readonly Observation[], fn: string) =>
-    toSequences(groupRows(rows, fn), index, withValues, fn);
+    toSequences(groupRows(rows, fn), index, withValues, fn, check);
   return {
     model,
     items,
@@ -221,7 +278,7 @@ function makeFitted(
     evaluate: (rows) => evaluate(model, prepare(rows, "evaluate").data),
     predict: (rows) => {
       const groups = groupRows(rows, "predict");
-      const { data, keys } = toSequences(groups, index, withValues, "predict");
+      const { data, keys } = toSequences(groups, index, withValues, "predict", check);
       const p = predict(model, data);
       const natural = model.family?.naturalDim ?? 0, J = items.length - 1;
       return p.examples.map(([s, pos], i) => {
@@ -265,7 +322,7 @@ function makeFitted(
             `its positions are ${shown}`,
         );
       }
-      const { data } = toSequences(new Map([[key, list]]), index, withValues, "attention");
+      const { data } = toSequences(new Map([[key, list]]), index, withValues, "attention", check);
       return {
         items: Array.from(data.items[0]!, (id) => items[id]!),
         positions,
@@ -328,7 +385,10 @@ export async function fit(
   const labels = [...new Set(rows.map((r) => String(r.item)))].sort();
   const items = ["", ...labels];
   const index = new Map(labels.map((label, i) => [label, i + 1] as const));
-  const { data } = toSequences(groups, index, valueFamily !== null, "fit");
+  const { data } = toSequences(groups, index, valueFamily !== null, "fit", {
+    family: valueFamily === null ? null : familyFromSpec(FAMILY_SPECS[valueFamily]),
+    ...(options.maxLength === undefined ? {} : { maxLength: options.maxLength }),
+  });
   const longest = Math.max(...data.items.map((s) => s.length));
   const maxLength = options.maxLength ?? longest;
   const dim = options.dim ?? 32;

@@ -105,7 +105,12 @@ Deno.test("bad input gets a clear error", async () => {
       fit([{ sequence: 1, item: "a", value: -2 }, { sequence: 1, item: "b", value: 1 }], {
         family: "poisson",
       }),
-    { name: "RangeError", message: /integer counts >= 0, got -2/ },
+    {
+      name: "RangeError",
+      message:
+        'fit(): expected the value of sequence "1" at position 0 to hold integer counts >= 0, got -2 (poisson)',
+      row: 0,
+    },
   );
   await assert.rejects(
     () => fit(rows, { family: "lognormal" as never }),
@@ -122,9 +127,20 @@ Deno.test("bad input gets a clear error", async () => {
   );
   assert.throws(() => fitted.evaluate(long), {
     name: "RangeError",
-    message: /at most 5 items, got 6/,
+    message: 'evaluate(): sequence "x" has 6 observations, more than the model\'s maxLength 5',
+    row: 5,
   });
   assert.throws(() => fitted.attention(rows, "nobody"), /unknown sequence "nobody"/);
+  // Errors name the sequence and the row's own position, and carry the row's index.
+  const shuffled = [
+    { sequence: "s", position: 5, item: "a", value: 1 },
+    { sequence: "s", position: 2, item: "b", value: Number.NaN },
+  ];
+  assert.throws(() => fitted.predict(shuffled), {
+    name: "TypeError",
+    message: 'predict(): expected a numeric value in sequence "s" at position 2, got null',
+    row: 1,
+  });
   const firstKey = String(rows[0]!.sequence);
   assert.throws(() => fitted.attention(rows, firstKey, 0.5), {
     name: "RangeError",

@@ -95,6 +95,28 @@ Deno.test("efa refuses bad input with a clear message and exit code 2", async ()
       misspelt.err,
       /no column "custmer" \(--sequence\); the columns are "customer", "position", "item", "rating"/,
     );
+    await Deno.writeTextFile(
+      `${dir}/counts.csv`,
+      "customer,item,rating\nc1,tea,3\nc1,cake,2\nc2,tea,1.5\n",
+    );
+    const counts = await run([
+      "fit",
+      "--data",
+      `${dir}/counts.csv`,
+      "--sequence",
+      "customer",
+      "--value",
+      "rating",
+      "--family",
+      "poisson",
+      "--out",
+      model,
+    ]);
+    assert.equal(counts.code, 2);
+    assert.match(
+      counts.err,
+      /counts\.csv:4: fit\(\): expected the value of sequence "c2" at position 0 to hold integer counts >= 0, got 1\.5 \(poisson\)/,
+    );
     const threads = await run(["fit", ...columns, "--threads", "3", "--out", model]);
     assert.equal(threads.code, 2);
     assert.match(threads.err, /--threads: expected 1 or 2, got "3"/);
@@ -169,7 +191,10 @@ Deno.test("efa refuses bad input with a clear message and exit code 2", async ()
       "rating",
     ]);
     assert.equal(tooLong.code, 2);
-    assert.match(tooLong.err, /at most \d+ items, got 30/);
+    assert.match(
+      tooLong.err,
+      /long\.csv:\d+: evaluate\(\): sequence "c1" has 30 observations, more than the model's maxLength \d+/,
+    );
     const saved = JSON.parse(await Deno.readTextFile(model));
     await Deno.writeTextFile(`${dir}/old.json`, JSON.stringify({ ...saved, formatVersion: 0 }));
     const old = await run(["evaluate", "--model", `${dir}/old.json`, ...columns]);
