@@ -65,7 +65,8 @@ const HELP: Record<string, string> = {
   --max-length N       longest sequence the model accepts (default: the longest in the data)
   --show-attention     print the attention of the first sequence after fitting
   --quiet              no progress lines, only the summary
-  --out FILE           where to write the model (required)`,
+  --out FILE           where to write the model (required)
+  Ctrl-C stops training after the current step and writes the best model so far.`,
   evaluate: `efa evaluate --model MODEL.json --data FILE.csv [column options]
   Prints the mean loss, log-likelihood and (for values) MSE per prediction, every position predicted.`,
   predict: `efa predict --model MODEL.json --data FILE.csv --out PREDICTIONS.csv [column options]
@@ -356,6 +357,7 @@ export async function main(
   args: readonly string[],
   out: (line: string) => void,
   err: (line: string) => void,
+  options: { readonly signal?: AbortSignal } = {},
 ): Promise<number> {
   const [command, ...rest] = args;
   try {
@@ -456,6 +458,7 @@ export async function main(
           validationShare: share,
           seed: positiveInteger(v.seed, "seed", 0),
           threads,
+          ...(options.signal === undefined ? {} : { signal: options.signal }),
           ...(v["learning-rate"] === undefined
             ? {}
             : { learningRate: positiveNumber(v["learning-rate"], "learning-rate") }),
@@ -473,8 +476,18 @@ export async function main(
         throw error;
       }
       if (Deno.stderr.isTerminal() && !v.quiet) err("");
-      await writeAtomically(outPath, fitted.save());
       const t = fitted.training!;
+      if (t.interrupted && t.history.length === 0) {
+        fitted.dispose();
+        err(`interrupted before the first epoch finished: nothing written to ${outPath}`);
+        return 1;
+      }
+      await writeAtomically(outPath, fitted.save());
+      if (t.interrupted) {
+        err(
+          `interrupted after epoch ${t.history.length}: wrote the best model so far (epoch ${t.bestEpoch})`,
+        );
+      }
       // Without held-out sequences (--validation 0) early stopping watched the training loss.
       const watched = t.history[0]?.validationLoss === undefined ? "training" : "validation";
       out(
@@ -571,7 +584,16 @@ export async function main(
 }
 
 if (import.meta.main) {
+  // Ctrl-C stops training after the current step and keeps the best epoch; a second one quits.
+  const interrupt = new AbortController();
+  const onInterrupt = (): void => {
+    interrupt.abort();
+    Deno.removeSignalListener("SIGINT", onInterrupt);
+  };
+  if (Deno.build.os !== "windows") Deno.addSignalListener("SIGINT", onInterrupt);
   // deno-lint-ignore no-console -- the command line's output
-  const code = await main(Deno.args, (s) => console.log(s), (s) => console.error(s));
+  const code = await main(Deno.args, (s) => console.log(s), (s) => console.error(s), {
+    signal: interrupt.signal,
+  });
   Deno.exit(code);
 }

@@ -67,6 +67,8 @@ export interface FitOptions {
   readonly maxLength?: number;
   /** Threads that compute a training step, 1 (default) or 2 (see `TrainOptions.threads`: the same numbers, faster on two cores). */
   readonly threads?: 1 | 2;
+  /** Stops training when aborted, keeping the best finished epoch (see `TrainOptions.signal`). */
+  readonly signal?: AbortSignal;
   /** Progress after each epoch. */
   readonly onEpoch?: (info: EpochInfo) => void | Promise<void>;
 }
@@ -421,6 +423,7 @@ export async function fit(
       batchSize: options.batchSize ?? 256,
       seed: options.seed ?? 0,
       ...(options.threads === undefined ? {} : { threads: options.threads }),
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
       ...(held > 0 ? { validation: pick(order.slice(0, held)) } : {}),
       ...(options.onEpoch === undefined ? {} : { onEpoch: options.onEpoch }),
     });

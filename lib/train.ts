@@ -93,6 +93,12 @@ export interface TrainOptions {
    * every step than the worker saves) use this thread only.
    */
   readonly threads?: 1 | 2;
+  /**
+   * Stops training when aborted (Ctrl-C in the command line): after the
+   * current step, the model gets the weights of the best finished epoch, as
+   * when patience runs out, and the result says `interrupted`.
+   */
+  readonly signal?: AbortSignal;
   /** Called after every epoch; may be async (it is awaited). */
   readonly onEpoch?: (info: EpochInfo) => void | Promise<void>;
   /** Called after every step. */
@@ -109,6 +115,8 @@ export interface TrainResult {
   readonly bestLoss: number;
   /** Whether patience ran out before `epochs`. */
   readonly stoppedEarly: boolean;
+  /** Whether `signal` stopped training (the unfinished epoch is not in `history`). */
+  readonly interrupted: boolean;
 }
 
 /**
@@ -183,7 +191,7 @@ export async function train(
     loss: Infinity,
     weights: null,
   };
-  let stoppedEarly = false;
+  let stoppedEarly = false, interrupted = false;
   // A worker that cannot start (no permission to read the package, say) leaves this thread: same numbers.
   const worker = threads === 2 && model.kind === "efa" &&
       countParameters(model.params) <= WORKER_MAX_PARAMETERS
@@ -193,7 +201,7 @@ export async function train(
     if (best.weights !== null) variables.forEach((v, i) => v.assign(best.weights![i]!));
   };
   try {
-    for (let epoch = 1; epoch <= options.epochs; epoch++) {
+    training: for (let epoch = 1; epoch <= options.epochs; epoch++) {
       const start = performance.now();
       let lossSum = 0;
       const plan = epochs.next().value;
@@ -210,6 +218,10 @@ export async function train(
         }
         lossSum += loss * count;
         options.onStep?.({ epoch, step, steps, loss });
+        if (options.signal?.aborted) {
+          interrupted = true;
+          break training;
+        }
       }
       const trainLoss = lossSum / examples;
       const validationLoss = options.validation === undefined
@@ -236,6 +248,10 @@ export async function train(
       };
       history.push(info);
       await options.onEpoch?.(info);
+      if (options.signal?.aborted) {
+        interrupted = epoch < options.epochs;
+        break;
+      }
       if (epoch - best.epoch >= patience) {
         stoppedEarly = epoch < options.epochs;
         break;
@@ -250,11 +266,14 @@ export async function train(
     optimizer.dispose();
     best.weights?.forEach((w) => w.dispose());
   }
-  const last = history[history.length - 1]!;
+  const last = history[history.length - 1];
+  if (last === undefined) {
+    return { history, bestEpoch: 0, bestLoss: Infinity, stoppedEarly, interrupted };
+  }
   const kept = (options.restoreBestWeights ?? true)
     ? best
     : { epoch: last.epoch, loss: last.validationLoss ?? last.trainLoss };
-  return { history, bestEpoch: kept.epoch, bestLoss: kept.loss, stoppedEarly };
+  return { history, bestEpoch: kept.epoch, bestLoss: kept.loss, stoppedEarly, interrupted };
 }
 
 /**

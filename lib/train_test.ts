@@ -221,3 +221,31 @@ Deno.test("on data simulated from a known EFA, a trained EFA beats the FM on hel
   );
   [teacher, efa, fm].forEach(disposeModel);
 });
+
+Deno.test("train() stops when its signal is aborted and keeps the best finished epoch", async () => {
+  const model = createEfa(efaConfig(SMALL), { seed: 1 });
+  const stop = new AbortController();
+  const result = await train(model, BASKETS, {
+    epochs: 50,
+    batchSize: 4,
+    seed: 1,
+    signal: stop.signal,
+    onEpoch: (info) => {
+      if (info.epoch === 2) stop.abort();
+    },
+  });
+  assert.deepEqual([result.history.length, result.interrupted], [2, true]);
+  assert.ok(result.bestEpoch >= 1 && result.bestEpoch <= 2);
+  // Aborted within the first epoch: nothing finished, so nothing is reported as best.
+  const early = new AbortController();
+  const none = await train(model, BASKETS, {
+    epochs: 5,
+    batchSize: 4,
+    signal: early.signal,
+    onStep: () => early.abort(),
+  });
+  assert.deepEqual([none.history.length, none.interrupted, none.bestEpoch], [0, true, 0]);
+  const whole = await train(model, BASKETS, { epochs: 2, batchSize: 4 });
+  assert.equal(whole.interrupted, false);
+  disposeModel(model);
+});

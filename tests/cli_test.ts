@@ -429,3 +429,34 @@ Deno.test("efa fit --show-attention, --quiet and the architecture flags; attenti
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("Ctrl-C during efa fit writes the best model so far and says so", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const csv = `${dir}/orders.csv`, model = `${dir}/model.json`;
+    await Deno.writeTextFile(csv, exampleOrders(40, 2));
+    const interrupt = new AbortController();
+    const out: string[] = [], err: string[] = [];
+    const code = await main(
+      ["fit", "--data", csv, "--sequence", "customer", "--threads", "1", "--out", model],
+      (s) => out.push(s),
+      (s) => {
+        err.push(s);
+        if (/epoch 2\//.test(s)) interrupt.abort(); // what the SIGINT listener does
+      },
+      { signal: interrupt.signal },
+    );
+    assert.equal(code, 0, err.join("\n"));
+    assert.match(
+      err.join("\n"),
+      /interrupted after epoch 2: wrote the best model so far \(epoch [12]\)/,
+    );
+    assert.match(
+      out.join("\n"),
+      /fitted categorical EFA on \d+ observations \(\d+ items\): 2 epochs/,
+    );
+    assert.equal(JSON.parse(await Deno.readTextFile(model)).format, "efa-fitted");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
