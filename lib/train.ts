@@ -191,7 +191,7 @@ export async function train(
     loss: Infinity,
     weights: null,
   };
-  let stoppedEarly = false, interrupted = false;
+  let stoppedEarly = false, interrupted = false, yielded = performance.now();
   // A worker that cannot start (no permission to read the package, say) leaves this thread: same numbers.
   const worker = threads === 2 && model.kind === "efa" &&
       countParameters(model.params) <= WORKER_MAX_PARAMETERS
@@ -218,6 +218,11 @@ export async function train(
         }
         lossSum += loss * count;
         options.onStep?.({ epoch, step, steps, loss });
+        if (options.signal !== undefined && performance.now() - yielded > 200) {
+          // Let the event loop run (a Ctrl-C listener aborts the signal there); no effect on the numbers.
+          await new Promise((resolve) => setTimeout(resolve, 0));
+          yielded = performance.now();
+        }
         if (options.signal?.aborted) {
           interrupted = true;
           break training;
