@@ -500,9 +500,12 @@ export async function main(
       );
       if (v["show-attention"]) {
         const first = String(rows[0]!.sequence);
-        const { positions } = fitted.attention(rows, first);
-        const last = positions[positions.length - 1]!;
-        const { items, weights } = fitted.attention(rows, first, last);
+        const own = rows.filter((r) => String(r.sequence) === first);
+        // The last observation: the highest position, or the last row without a position column.
+        const last = own[0]!.position === undefined
+          ? own.length - 1
+          : Math.max(...own.map((r) => r.position!));
+        const { items, positions, weights } = fitted.attention(rows, first, last);
         out(`attention in sequence ${first} (efa attention draws any other):`);
         showAttention(items, positions, weights, positions.length - 1, out);
       }

@@ -143,14 +143,10 @@ async function measureTrain(
 ): Promise<{ predictionsPerSecond: number; part: Sequences }> {
   let n = Math.max(8, data.items.length >> 7);
   for (;;) {
-    const model = createEfa(efaConfig(config), { seed: 1 });
     const part = subset(data, n);
-    const { history } = await train(model, part, { epochs: 1, ...training, seed: 1 });
-    disposeModel(model);
-    const taken = history[0]!.seconds;
-    if (taken >= seconds / 2 || n >= data.items.length) {
-      return { predictionsPerSecond: listExamples(part).length / taken, part };
-    }
+    const predictionsPerSecond = await epochRate(config, part, training, 1);
+    const taken = listExamples(part).length / predictionsPerSecond;
+    if (taken >= seconds / 2 || n >= data.items.length) return { predictionsPerSecond, part };
     n = Math.min(data.items.length, Math.ceil((n * seconds) / Math.max(taken, 0.05)));
   }
 }

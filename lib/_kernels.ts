@@ -61,8 +61,6 @@ type BatchMatMulExport = (
   block: number,
 ) => void;
 
-let fast = true;
-let installed = false;
 type CopyBoxExport = (x: number, out: number, ...strideBeginSize: number[]) => void;
 type GatherRowsExport = (
   table: number,
@@ -73,12 +71,15 @@ type GatherRowsExport = (
   count: number,
 ) => number;
 
+type ConcatRowsExport = (out: number, batch: number, count: number, parts: number) => void;
+type SumMiddleExport = (x: number, out: number, A: number, R: number, B: number) => void;
+
+let fast = true;
+let installed = false;
 let batchMatMulWasm: BatchMatMulExport | null = null;
 let copyBoxWasm: CopyBoxExport | null = null;
 let gatherRowsWasm: GatherRowsExport | null = null;
-let concatRowsWasm: ((out: number, batch: number, count: number, parts: number) => void) | null =
-  null;
-type SumMiddleExport = (x: number, out: number, A: number, R: number, B: number) => void;
+let concatRowsWasm: ConcatRowsExport | null = null;
 let sumMiddleWasm: { float32: SumMiddleExport; int32: SumMiddleExport } | null = null;
 
 /**
@@ -142,7 +143,7 @@ export function installKernels(): boolean {
   const copy = exports(COPY_WASM);
   copyBoxWasm = copy["copyBox"] as CopyBoxExport;
   gatherRowsWasm = copy["gatherRows"] as GatherRowsExport;
-  concatRowsWasm = copy["concatRows"] as typeof concatRowsWasm;
+  concatRowsWasm = copy["concatRows"] as ConcatRowsExport;
   const reduce = exports(REDUCE_WASM);
   sumMiddleWasm = {
     float32: reduce["sumMiddleF32"] as SumMiddleExport,
@@ -232,7 +233,7 @@ function sumBlock(
     first === undefined || last === undefined || last === rank - 1 ||
     axes.some((a, i) => a !== first + i) || shape.some((d) => d === 0)
   ) return original(args);
-  const size = (dims: number[]): number => dims.reduce((n, d) => n * d, 1);
+  const size = tf.util.sizeFromShape;
   const kept = shape.filter((_, i) => i < first || i > last);
   const out = backend.makeOutput(
     keepDims ? shape.map((d, i) => (i >= first && i <= last ? 1 : d)) : kept,
@@ -271,7 +272,7 @@ function concatenate(
   tf.backend_util.assertParamsConsistent(shapes, axis);
   if (inputs.some((t) => t.dtype !== dtype || t.shape.some((d) => d === 0))) return original(args);
   const out = backend.makeOutput(tf.backend_util.computeOutShape(shapes, axis), dtype as "float32");
-  const size = (dims: number[]): number => dims.reduce((n, d) => n * d, 1);
+  const size = tf.util.sizeFromShape;
   const parts = backend.wasm._malloc(8 * inputs.length);
   try {
     // Offsets past 2 GiB come back from _malloc as negative int32s.
@@ -299,8 +300,8 @@ function gatherFirstAxis(
     (x.dtype !== "float32" && x.dtype !== "int32") || indices.dtype !== "int32" ||
     x.shape.length < 1 || x.shape.some((d) => d === 0)
   ) return original(args);
-  const rows = x.shape[0]!, width = x.shape.slice(1).reduce((n, d) => n * d, 1);
-  const count = indices.shape.reduce((n, d) => n * d, 1);
+  const rows = x.shape[0]!, width = tf.util.sizeFromShape(x.shape.slice(1));
+  const count = tf.util.sizeFromShape(indices.shape);
   const out = backend.makeOutput([...indices.shape, ...x.shape.slice(1)], x.dtype as "float32");
   if (count === 0) return out;
   const bad = gatherRowsWasm!(
@@ -330,7 +331,7 @@ function batchMatMul(
   const N = transposeB ? b.shape[rb - 2]! : b.shape[rb - 1]!;
   const Kb = transposeB ? b.shape[rb - 1]! : b.shape[rb - 2]!;
   const outerA = a.shape.slice(0, -2), outerB = b.shape.slice(0, -2);
-  const batchA = outerA.reduce((n, d) => n * d, 1), batchB = outerB.reduce((n, d) => n * d, 1);
+  const batchA = tf.util.sizeFromShape(outerA), batchB = tf.util.sizeFromShape(outerB);
   // One untransposed product is XNNPACK's in tfjs (one block of the whole axis), the rest tfjs's loop (blocks of 48).
   const xnnpack = !transposeA && !transposeB && batchA === 1 && batchB === 1;
   const plainBatch = batchA === batchB

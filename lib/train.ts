@@ -343,7 +343,7 @@ async function accumulatedStep(
   worker: ChunkWorker | null,
 ): Promise<number> {
   const shares = chunks.map((c) => c.examples.length / count);
-  const remote = worker === null ? chunks.map(() => false) : balance(chunks);
+  const remote = worker === null ? [] : balance(chunks);
   const fromWorker = worker === null || !remote.includes(true)
     ? Promise.resolve([])
     : worker.gradients(
@@ -363,16 +363,17 @@ async function accumulatedStep(
       return sum;
     });
   };
-  // This thread's chunks first (the worker computes meanwhile), then the sum in chunk order.
-  const local = chunks.map((chunk, i) =>
-    remote[i] ? null : chunkGradients(model, variables, data, chunk, shares[i]!)
-  );
   if (worker === null) {
-    for (const r of local) {
-      loss += r!.loss;
-      add(r!.grads);
-    }
+    chunks.forEach((chunk, i) => {
+      const r = chunkGradients(model, variables, data, chunk, shares[i]!);
+      loss += r.loss;
+      add(r.grads);
+    });
   } else {
+    // This thread's chunks first (the worker computes meanwhile), then the sum in chunk order.
+    const local = chunks.map((chunk, i) =>
+      remote[i] ? null : chunkGradients(model, variables, data, chunk, shares[i]!)
+    );
     const results = await fromWorker;
     let next = 0;
     chunks.forEach((_, i) => {

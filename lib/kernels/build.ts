@@ -15,7 +15,7 @@
 import { encodeBase64 } from "../_base64.ts";
 
 /** The compiler and its flags: part of what the committed bytes depend on. */
-export const ASSEMBLYSCRIPT = "assemblyscript@0.28.20";
+const ASSEMBLYSCRIPT = "assemblyscript@0.28.20";
 const FLAGS = [
   "-O3",
   "--runtime",
