@@ -16,8 +16,16 @@ import { parseArgs } from "node:util";
 // @ts-types="@types/d3-dsv"
 import { csvFormat } from "d3-dsv";
 import { detectDelimiter, parseTable, type Table } from "./lib/_csv.ts";
-import { fit, type FitFamily, type FittedEfa, loadFitted, type Observation } from "./mod.ts";
-import { epochProgress, writeAtomically } from "./lib/_io.ts";
+import {
+  type BaselineScore,
+  fit,
+  type FitFamily,
+  type FittedEfa,
+  type HeldOutReport,
+  loadFitted,
+  type Observation,
+} from "./mod.ts";
+import { epochProgress, stepProgress, writeAtomically } from "./lib/_io.ts";
 
 /** A usage or input error: printed without a stack trace, exit code 2. */
 export class UsageError extends Error {
@@ -44,8 +52,9 @@ const COLUMN_FLAGS = {
 const HELP: Record<string, string> = {
   fit: `efa fit --data FILE.csv --out MODEL.json [options]
   Fits EFA to the observations in FILE.csv, writes the model, and prints the held-out
-  (validation) loss; --show-attention adds the attention of the first sequence with its last
-  observation masked.
+  (validation) loss beside the simple baselines on the same sequences (means, neighbours,
+  frequencies, co-occurrence counts), with a warning when one does as well as EFA;
+  --show-attention adds the attention of the first sequence with its last observation masked.
   --data FILE          CSV with one observation per row (required)
   --sequence COL       column of the sequence id (default "sequence")
   --item COL           column of the item (default "item")
@@ -63,6 +72,11 @@ const HELP: Record<string, string> = {
   --learning-rate R    Adam's learning rate (default 0.001); --batch-size N (default 256)
   --dim N              embedding width (default 32); --layers N (default 2); --heads N (default 2)
   --max-length N       longest sequence the model accepts (default: the longest in the data)
+  --min-item-count N   items seen fewer than N times share one item, "(unknown)", which also
+                       stands for items first met by predict, evaluate and attention (default 2;
+                       1 keeps every item, and an unseen item is then an error)
+  --raw-values         train on Gaussian values as given (default: standardised inside the
+                       model; every loss and prediction is in the data's units either way)
   --show-attention     print the attention of the first sequence after fitting
   --quiet              no progress lines, only the summary
   --out FILE           where to write the model (required)
@@ -302,6 +316,32 @@ function shade(weight: number): string {
 }
 
 /** Prints each layer's head-averaged attention as a shaded grid (rows: queries, columns: keys). */
+
+/** The validation loss beside the simple baselines on the same sequences, so a user sees whether EFA learned. */
+function showBaselines(held: HeldOutReport, out: (s: string) => void): void {
+  const parts: [string, number | undefined, readonly BaselineScore[] | undefined][] = [
+    ["items, cross-entropy", held.result.itemLoss, held.itemBaselines],
+    ["values, squared error", held.result.valueLoss, held.valueBaselines],
+  ];
+  for (const [what, loss, baselines] of parts) {
+    if (baselines === undefined || loss === undefined) continue;
+    out(`validation ${what} per prediction (${held.result.count} predictions):`);
+    const width = Math.max(...baselines.map((b) => b.name.length), 3);
+    out(`  ${"EFA".padEnd(width)}  ${loss.toFixed(4)}`);
+    for (const b of baselines) {
+      out(`  ${b.name.padEnd(width)}  ${b.loss.toFixed(4)}  ${b.description}`);
+    }
+    const beaten = baselines.filter((b) => b.loss <= loss);
+    if (beaten.length > 0) {
+      out(
+        `  warning: ${
+          beaten.map((b) => b.name).join(", ")
+        } did as well as EFA; try more epochs (--epochs, --patience) or another --learning-rate`,
+      );
+    }
+  }
+}
+
 /** At most this many observations of a sequence are drawn (those around the masked one). */
 const ATTENTION_WINDOW = 40;
 
@@ -391,6 +431,8 @@ export async function main(
           heads: { type: "string" },
           "max-length": { type: "string" },
           "show-attention": { type: "boolean", default: false },
+          "raw-values": { type: "boolean", default: false },
+          "min-item-count": { type: "string" },
           quiet: { type: "boolean", default: false },
           id: { type: "string" },
           mask: { type: "string" },
@@ -467,7 +509,12 @@ export async function main(
           ...optionalInteger(v.layers, "layers", "layers"),
           ...optionalInteger(v.heads, "heads", "heads"),
           ...optionalInteger(v["max-length"], "max-length", "maxLength"),
-          ...(v.quiet ? {} : { onEpoch: epochProgress({ maxEpochs: epochs, write: err }) }),
+          ...optionalInteger(v["min-item-count"], "min-item-count", "minItemCount"),
+          ...(v["raw-values"] ? { standardize: false } : {}),
+          ...(v.quiet ? {} : {
+            onEpoch: epochProgress({ maxEpochs: epochs, write: err }),
+            onStep: stepProgress({ maxEpochs: epochs, write: err }),
+          }),
         });
       } catch (error) {
         if (error instanceof RangeError || error instanceof TypeError) {
@@ -489,15 +536,19 @@ export async function main(
         );
       }
       // Without held-out sequences (--validation 0) early stopping watched the training loss.
-      const watched = t.history[0]?.validationLoss === undefined ? "training" : "validation";
+      const held = fitted.heldOut;
+      const best = held !== null
+        ? `best validation loss ${held.result.loss.toFixed(4)}`
+        : `best training loss ${t.bestLoss.toFixed(4)}${
+          fitted.valueScale === null ? "" : " (on standardised values)"
+        }`;
       out(
         `fitted ${fitted.family} EFA on ${rows.length} observations (${
           fitted.items.length - 1
         } items): ` +
-          `${t.history.length} epochs, best ${watched} loss ${
-            t.bestLoss.toFixed(4)
-          } at epoch ${t.bestEpoch}; wrote ${outPath}`,
+          `${t.history.length} epochs, ${best} at epoch ${t.bestEpoch}; wrote ${outPath}`,
       );
+      if (held !== null) showBaselines(held, out);
       if (v["show-attention"]) {
         const first = String(rows[0]!.sequence);
         const own = rows.filter((r) => String(r.sequence) === first);

@@ -108,8 +108,11 @@ export {
   type FitFamily,
   type FitOptions,
   type FittedEfa,
+  type HeldOutReport,
   loadFitted,
   type Observation,
   type Prediction,
   type ValueFamilyName,
+  type ValueScale,
 } from "./lib/api.ts";
+export { type BaselineOptions, type BaselineScore, baselineScores } from "./lib/baselines.ts";

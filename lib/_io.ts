@@ -113,3 +113,84 @@ export function epochProgress(options: ProgressOptions): (info: ProgressInfo) =>
     }
   };
 }
+
+/** What a step reporter is given: `TrainOptions.onStep`'s information. */
+export interface StepProgressInfo {
+  /** The current epoch, from 1. */
+  readonly epoch: number;
+  /** The step within the epoch, from 1. */
+  readonly step: number;
+  /** Steps per epoch. */
+  readonly steps: number;
+}
+
+/** Options of {@link stepProgress}. */
+export interface StepProgressOptions {
+  /** The most epochs the run may take. */
+  readonly maxEpochs: number;
+  /** Where plain lines go (when standard error is not a terminal). */
+  readonly write: (line: string) => void;
+  /** Rewrite one line in place on standard error (default: when it is a terminal). */
+  readonly terminal?: boolean;
+  /** Say nothing about epochs shorter than this (seconds; default 5). */
+  readonly afterSeconds?: number;
+  /** Without a terminal, at most one line per this many seconds (default 30). */
+  readonly everySeconds?: number;
+  /** The clock in milliseconds (default `performance.now`; tests pass their own). */
+  readonly now?: () => number;
+}
+
+/**
+ * A progress reporter inside long epochs, for `onStep`: once an epoch has
+ * run `afterSeconds`, the steps done and an estimate of the epoch's time
+ * left, rewritten in place on a terminal and as a plain line every
+ * `everySeconds` otherwise. Short epochs print nothing (the epoch lines say
+ * enough).
+ *
+ * @param options The epoch budget, where lines go and how often.
+ * @returns The `onStep` callback.
+ *
+ * @example Plain lines on a long epoch
+ * ```ts
+ * import { stepProgress } from "./_io.ts";
+ * import assert from "node:assert/strict";
+ *
+ * let clock = 0;
+ * const lines: string[] = [];
+ * const show = stepProgress({ maxEpochs: 3, write: (l) => lines.push(l), terminal: false, now: () => clock });
+ * for (let step = 1; step <= 100; step++) {
+ *   clock += 1000; // one second a step
+ *   show({ epoch: 1, step, steps: 100 });
+ * }
+ * assert.equal(lines[0], "epoch 1/3 step 5/100, 5 s into the epoch, about 95 s left in it");
+ * assert.equal(lines.length, 4); // at 5, 35, 65 and 95 s
+ * ```
+ */
+export function stepProgress(options: StepProgressOptions): (info: StepProgressInfo) => void {
+  const { maxEpochs, write, afterSeconds = 5, everySeconds = 30 } = options;
+  const now = options.now ?? (() => performance.now());
+  const terminal = options.terminal ?? Deno.stderr.isTerminal();
+  // An epoch starts when the previous one's last step ended (the first, when the reporter was made).
+  let epoch = 0, started = 0, last = now(), lastLine = -Infinity;
+  return (info) => {
+    const t = now();
+    if (info.epoch !== epoch) {
+      epoch = info.epoch;
+      started = last;
+      lastLine = -Infinity;
+    }
+    last = t;
+    const elapsed = (t - started) / 1000;
+    if (elapsed < afterSeconds || info.step === info.steps) return;
+    const left = (elapsed / info.step) * (info.steps - info.step);
+    const text = `epoch ${info.epoch}/${maxEpochs} step ${info.step}/${info.steps}, ${
+      elapsed.toFixed(0)
+    } s into the epoch, about ${left.toFixed(0)} s left in it`;
+    if (terminal) {
+      Deno.stderr.writeSync(new TextEncoder().encode(`\r${text}\x1b[K`));
+    } else if (elapsed - lastLine >= everySeconds) {
+      lastLine = elapsed;
+      write(text);
+    }
+  };
+}

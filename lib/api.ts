@@ -19,7 +19,8 @@ import { createEfa, efaConfig, type EfaConfigInput, type EfaModel } from "./mode
 import { disposeModel } from "./objective.ts";
 import { SeedStream } from "./random.ts";
 import { loadModel, saveModel } from "./serialize.ts";
-import { type EpochInfo, train, type TrainResult } from "./train.ts";
+import { type EpochInfo, type StepInfo, train, type TrainResult } from "./train.ts";
+import { type BaselineScore, baselineScores } from "./baselines.ts";
 
 /** One observation: an item (with an optional value) at a position of a sequence. */
 export interface Observation {
@@ -63,6 +64,21 @@ export interface FitOptions {
   readonly layers?: number;
   /** Attention heads (default 2). */
   readonly heads?: number;
+  /**
+   * Train on standardised Gaussian values (default `true`): the model sees
+   * `(value - mean) / sd` of the training values, and predictions, losses and
+   * the saved model stay in the data's own units. Other families ignore it.
+   */
+  readonly standardize?: boolean;
+  /**
+   * Items seen fewer times than this in the rows share one item,
+   * {@link FittedEfa.unknownItem}, learned from their observations, which
+   * also stands for items that `predict`, `evaluate` and `attention` meet
+   * for the first time (default 2; 1 keeps every item). Without rare items,
+   * or with fewer than two frequent ones, every item is kept and an unseen
+   * item is an error.
+   */
+  readonly minItemCount?: number;
   /** Longest sequence the model will accept (default: the longest in the data). */
   readonly maxLength?: number;
   /** Threads that compute a training step, 1 (default) or 2 (see `TrainOptions.threads`: the same numbers, faster on two cores). */
@@ -71,6 +87,8 @@ export interface FitOptions {
   readonly signal?: AbortSignal;
   /** Progress after each epoch. */
   readonly onEpoch?: (info: EpochInfo) => void | Promise<void>;
+  /** Progress after each optimisation step (see `TrainOptions.onStep`). */
+  readonly onStep?: (info: StepInfo) => void;
 }
 
 /** One prediction of {@link FittedEfa.predict}. */
@@ -93,16 +111,47 @@ export interface Prediction {
   readonly itemProbability?: number;
 }
 
+/**
+ * How {@link fit} rescaled Gaussian values: the model sees
+ * `(value - shift) / scale`.
+ */
+export interface ValueScale {
+  /** Subtracted from every value (the training mean). */
+  readonly shift: number;
+  /** Then divides it (the training standard deviation). */
+  readonly scale: number;
+}
+
+/** The held-out sequences' loss after fitting, beside the simple baselines on the same sequences. */
+export interface HeldOutReport {
+  /** EFA's loss on the held-out sequences, in the data's units. */
+  readonly result: EvaluateResult;
+  /** The item baselines (categorical and joint families), fitted on the training sequences. */
+  readonly itemBaselines?: BaselineScore[];
+  /** The value baselines (Gaussian and joint Gaussian families). */
+  readonly valueBaselines?: BaselineScore[];
+}
+
 /** A trained model with its item vocabulary. */
 export interface FittedEfa {
   /** The underlying model. */
   readonly model: EfaModel;
-  /** Item labels by id (index 0 unused). */
+  /** Item labels by id (index 0 unused; the last is {@link FittedEfa.unknownItem} when there is one). */
   readonly items: readonly string[];
   /** What was modelled. */
   readonly family: FitFamily;
-  /** The training history (empty for a loaded model). */
+  /** The training history (empty for a loaded model); its losses are on the model's (standardised) scale. */
   readonly training: TrainResult | null;
+  /**
+   * The label of the item shared by rare items and by items never seen in
+   * fitting (see {@link FitOptions.minItemCount}), or `null` when the
+   * model has none (an unseen item is then an error).
+   */
+  readonly unknownItem: string | null;
+  /** How values were standardised (Gaussian families), or `null`. */
+  readonly valueScale: ValueScale | null;
+  /** The validation sequences' loss and baselines (a fit with validation), or `null`. */
+  readonly heldOut: HeldOutReport | null;
   /** Held-out loss of rows of the same kind (every position predicted). */
   evaluate(rows: readonly Observation[]): EvaluateResult;
   /** The prediction at every position of every sequence of `rows`. */
@@ -193,7 +242,11 @@ function toSequences(
   index: ReadonlyMap<string, number>,
   withValues: boolean,
   fn: string,
-  check: { readonly family?: ExponentialFamily | null; readonly maxLength?: number } = {},
+  check: {
+    readonly family?: ExponentialFamily | null;
+    readonly maxLength?: number;
+    readonly unknownId?: number;
+  } = {},
 ): { data: Sequences; keys: string[] } {
   const keys = [...groups.keys()];
   const where = (k: string, r: Observation, j: number): string =>
@@ -213,13 +266,13 @@ function toSequences(
   }
   const items = keys.map((k) =>
     groups.get(k)!.map((r) => {
-      const id = index.get(String(r.item));
+      const id = index.get(String(r.item)) ?? check.unknownId;
       if (id === undefined) {
         throw rowError(
           new RangeError(
             `${fn}(): unknown item ${JSON.stringify(String(r.item))} in sequence ${
               JSON.stringify(k)
-            }; the model knows ${index.size} items`,
+            }; the model knows ${index.size} items (items rarer than fit()'s minItemCount share an item that stands for unseen ones; this fit had none)`,
           ),
           r,
         );
@@ -261,15 +314,45 @@ function toSequences(
   return { data: { items, values }, keys };
 }
 
+/** Values rescaled as the model sees them. */
+function scaleValues(data: Sequences, scale: ValueScale | null): Sequences {
+  if (scale === null || data.values === undefined) return data;
+  return {
+    ...data,
+    values: data.values.map((v) => Float64Array.from(v, (x) => (x - scale.shift) / scale.scale)),
+  };
+}
+
+/** An evaluation of standardised values in the data's units (squared errors times `scale^2`). */
+function inDataUnits(result: EvaluateResult, scale: ValueScale | null): EvaluateResult {
+  if (scale === null || result.valueLoss === undefined) return result;
+  const s2 = scale.scale * scale.scale;
+  const valueLoss = result.valueLoss * s2;
+  return {
+    ...result,
+    loss: result.loss - result.valueLoss + valueLoss,
+    valueLoss,
+    ...(result.mse === undefined ? {} : { mse: result.mse * s2 }),
+    logLikelihood: result.logLikelihood - Math.log(scale.scale),
+  };
+}
+
 function makeFitted(
   model: EfaModel,
   items: readonly string[],
   family: FitFamily,
   training: TrainResult | null,
+  valueScale: ValueScale | null,
+  unknownItem: string | null,
+  heldOut: HeldOutReport | null = null,
 ): FittedEfa {
   const index = new Map(items.map((label, id) => [label, id] as const).slice(1));
   const withValues = family !== "categorical";
-  const check = { family: model.family, maxLength: model.config.maxLength };
+  const check = {
+    family: model.family,
+    maxLength: model.config.maxLength,
+    ...(unknownItem === null ? {} : { unknownId: index.get(unknownItem)! }),
+  };
   const prepare = (rows: readonly Observation[], fn: string) =>
     toSequences(groupRows(rows, fn), index, withValues, fn, check);
   return {
@@ -277,23 +360,34 @@ function makeFitted(
     items,
     family,
     training,
-    evaluate: (rows) => evaluate(model, prepare(rows, "evaluate").data),
+    unknownItem,
+    valueScale,
+    heldOut,
+    evaluate: (rows) =>
+      inDataUnits(
+        evaluate(model, scaleValues(prepare(rows, "evaluate").data, valueScale)),
+        valueScale,
+      ),
     predict: (rows) => {
       const groups = groupRows(rows, "predict");
       const { data, keys } = toSequences(groups, index, withValues, "predict", check);
-      const p = predict(model, data);
+      const p = predict(model, scaleValues(data, valueScale));
+      const shift = valueScale?.shift ?? 0, scale = valueScale?.scale ?? 1;
       const natural = model.family?.naturalDim ?? 0, J = items.length - 1;
       return p.examples.map(([s, pos], i) => {
         const row = groups.get(keys[s]!)![pos]!; // the observation, to report its own position
         const out: { -readonly [K in keyof Prediction]: Prediction[K] } = {
           sequence: keys[s]!,
           position: row.position ?? pos,
-          item: items[data.items[s]![pos]!]!,
+          item: String(row.item),
         };
         if (data.values !== undefined) out.value = data.values[s]![pos]!;
         if (p.valueMean !== undefined) {
-          out.mean = p.valueMean[i]!;
-          out.eta = Array.from(p.valueEta!.subarray(i * natural, (i + 1) * natural));
+          out.mean = p.valueMean[i]! * scale + shift;
+          // A unit-variance Gaussian on the standardised scale is N(mean, scale^2) in the data's units.
+          out.eta = valueScale === null
+            ? Array.from(p.valueEta!.subarray(i * natural, (i + 1) * natural))
+            : [out.mean / (scale * scale)];
         }
         if (p.itemProbabilities !== undefined) {
           const row = p.itemProbabilities.subarray(i * J, (i + 1) * J);
@@ -326,9 +420,9 @@ function makeFitted(
       }
       const { data } = toSequences(new Map([[key, list]]), index, withValues, "attention", check);
       return {
-        items: Array.from(data.items[0]!, (id) => items[id]!),
+        items: list.map((r) => String(r.item)),
         positions,
-        weights: attentionWeights(model, data, 0, masked),
+        weights: attentionWeights(model, scaleValues(data, valueScale), 0, masked),
       };
     },
     save: () =>
@@ -337,6 +431,8 @@ function makeFitted(
         formatVersion: 1,
         items,
         family,
+        ...(valueScale === null ? {} : { valueScale }),
+        ...(unknownItem === null ? {} : { unknownItem }),
         model: JSON.parse(saveModel(model)),
       }),
     dispose: () => disposeModel(model),
@@ -384,10 +480,28 @@ export async function fit(
   if (!(share >= 0 && share < 1)) {
     throw new RangeError(`fit(): expected validationShare in [0, 1), got ${share}`);
   }
-  const labels = [...new Set(rows.map((r) => String(r.item)))].sort();
+  const minItemCount = options.minItemCount ?? 2;
+  if (!Number.isInteger(minItemCount) || minItemCount < 1) {
+    throw new RangeError(
+      `fit(): expected minItemCount to be an integer >= 1, got ${options.minItemCount}`,
+    );
+  }
+  const seen = new Map<string, number>();
+  for (const r of rows) seen.set(String(r.item), (seen.get(String(r.item)) ?? 0) + 1);
+  const frequent = [...seen.keys()].filter((label) => seen.get(label)! >= minItemCount);
+  // Rare items share one item when they exist, and at least two items are frequent.
+  const merge = frequent.length >= 2 && frequent.length < seen.size;
+  const labels = (merge ? frequent : [...seen.keys()]).sort();
+  let unknownItem: string | null = null;
+  if (merge) {
+    unknownItem = "(unknown)";
+    while (seen.has(unknownItem)) unknownItem += "'";
+    labels.push(unknownItem);
+  }
   const items = ["", ...labels];
   const index = new Map(labels.map((label, i) => [label, i + 1] as const));
   const { data } = toSequences(groups, index, valueFamily !== null, "fit", {
+    ...(unknownItem === null ? {} : { unknownId: labels.length }),
     family: valueFamily === null ? null : familyFromSpec(FAMILY_SPECS[valueFamily]),
     ...(options.maxLength === undefined ? {} : { maxLength: options.maxLength }),
   });
@@ -415,8 +529,13 @@ export async function fit(
     items: ids.map((i) => data.items[i]!),
     ...(data.values === undefined ? {} : { values: ids.map((i) => data.values![i]!) }),
   });
+  const trainPart = pick(order.slice(held));
+  const validationPart = held > 0 ? pick(order.slice(0, held)) : null;
+  const valueScale = valueFamily === "gaussian" && (options.standardize ?? true)
+    ? standardScale(trainPart.values!)
+    : null;
   try {
-    const training = await train(model, pick(order.slice(held)), {
+    const training = await train(model, scaleValues(trainPart, valueScale), {
       epochs: options.epochs ?? 200,
       patience: options.patience ?? 10,
       learningRate: options.learningRate ?? 1e-3,
@@ -424,14 +543,51 @@ export async function fit(
       seed: options.seed ?? 0,
       ...(options.threads === undefined ? {} : { threads: options.threads }),
       ...(options.signal === undefined ? {} : { signal: options.signal }),
-      ...(held > 0 ? { validation: pick(order.slice(0, held)) } : {}),
+      ...(validationPart === null ? {} : { validation: scaleValues(validationPart, valueScale) }),
       ...(options.onEpoch === undefined ? {} : { onEpoch: options.onEpoch }),
+      ...(options.onStep === undefined ? {} : { onStep: options.onStep }),
     });
-    return makeFitted(model, items, family, training);
+    const heldOut = validationPart === null ? null : {
+      result: inDataUnits(evaluate(model, scaleValues(validationPart, valueScale)), valueScale),
+      ...heldOutBaselines(trainPart, validationPart, family, labels.length, config.direction!),
+    };
+    return makeFitted(model, items, family, training, valueScale, unknownItem, heldOut);
   } catch (error) {
     disposeModel(model);
     throw error;
   }
+}
+
+/** The training values' mean and standard deviation (1 when they are all equal). */
+function standardScale(values: readonly ArrayLike<number>[]): ValueScale {
+  let n = 0, sum = 0;
+  for (const v of values) for (let i = 0; i < v.length; i++, n++) sum += v[i]!;
+  const shift = sum / n;
+  let squares = 0;
+  for (const v of values) for (let i = 0; i < v.length; i++) squares += (v[i]! - shift) ** 2;
+  const sd = Math.sqrt(squares / n);
+  return { shift, scale: sd > 0 ? sd : 1 };
+}
+
+/** The simple baselines of the family's targets on the validation sequences. */
+function heldOutBaselines(
+  trainPart: Sequences,
+  validation: Sequences,
+  family: FitFamily,
+  numItems: number,
+  direction: "unidirectional" | "bidirectional",
+): { itemBaselines?: BaselineScore[]; valueBaselines?: BaselineScore[] } {
+  const options = { direction, numItems };
+  return {
+    ...(family === "categorical" || family.startsWith("joint-")
+      ? { itemBaselines: baselineScores(trainPart, validation, { ...options, target: "item" }) }
+      : {}),
+    ...(valueFamilyOf(family) === "gaussian"
+      ? {
+        valueBaselines: baselineScores(trainPart, validation, { ...options, target: "gaussian" }),
+      }
+      : {}),
+  };
 }
 
 /**
@@ -460,6 +616,8 @@ export function loadFitted(text: string): FittedEfa {
     formatVersion?: number;
     items?: string[];
     family?: FitFamily;
+    valueScale?: ValueScale;
+    unknownItem?: string;
     model?: unknown;
   };
   try {
@@ -479,5 +637,12 @@ export function loadFitted(text: string): FittedEfa {
   }
   const model = loadModel(JSON.stringify(saved.model));
   if (model.kind !== "efa") throw new TypeError("loadFitted(): expected an EFA model");
-  return makeFitted(model, saved.items!, saved.family!, null);
+  return makeFitted(
+    model,
+    saved.items!,
+    saved.family!,
+    null,
+    saved.valueScale ?? null,
+    saved.unknownItem ?? null,
+  );
 }

@@ -119,7 +119,9 @@ Deno.test("bad input gets a clear error", async () => {
   const fitted = await fit(rows, { epochs: 1 });
   assert.throws(() => fitted.predict([{ sequence: "x", item: "zebra", value: 1 }]), {
     name: "RangeError",
-    message: 'predict(): unknown item "zebra" in sequence "x"; the model knows 3 items',
+    message:
+      'predict(): unknown item "zebra" in sequence "x"; the model knows 3 items ' +
+      "(items rarer than fit()'s minItemCount share an item that stands for unseen ones; this fit had none)",
   });
   const long = Array.from(
     { length: 6 },
@@ -156,4 +158,84 @@ Deno.test("bad input gets a clear error", async () => {
   });
   assert.throws(() => loadFitted("nonsense"), /invalid JSON/);
   fitted.dispose();
+});
+
+Deno.test("Gaussian values are standardised inside and reported in the data's units", async () => {
+  const rows = valueRows(60, 2);
+  // The same data in other units (value * 40 + 1000): standardised, the model sees the same numbers.
+  const moved = rows.map((r) => ({ ...r, value: r.value! * 40 + 1000 }));
+  const options = { epochs: 3, seed: 1, threads: 1 } as const;
+  const plain = await fit(rows, options), shifted = await fit(moved, options);
+  assert.ok(shifted.valueScale!.shift > 1000 && shifted.valueScale!.scale > 40);
+  const a = plain.predict(rows), b = shifted.predict(moved);
+  for (let i = 0; i < a.length; i++) {
+    assert.ok(Math.abs(b[i]!.mean! - (a[i]!.mean! * 40 + 1000)) < 1e-2, `prediction ${i}`);
+  }
+  // evaluate() and the held-out report speak the data's units: squared errors scale by 40^2.
+  const ea = plain.evaluate(rows), eb = shifted.evaluate(moved);
+  assert.ok(Math.abs(eb.mse! / ea.mse! - 1600) < 0.5, `mse ratio ${eb.mse! / ea.mse!}`);
+  const direct = b.reduce((s, p) => s + (p.value! - p.mean!) ** 2, 0) / b.length;
+  assert.ok(Math.abs(eb.mse! - direct) < 1e-3 * direct);
+  assert.ok(Math.abs(eb.logLikelihood - (ea.logLikelihood - Math.log(40))) < 1e-3);
+  assert.ok(Math.abs(shifted.heldOut!.result.loss / plain.heldOut!.result.loss - 1600) < 0.5);
+  // Saved and loaded, the scale comes along.
+  const copy = loadFitted(shifted.save());
+  assert.deepEqual(copy.valueScale, shifted.valueScale);
+  assert.equal(copy.predict(moved)[0]!.mean, b[0]!.mean);
+  // Off on request: the model sees the raw values.
+  const raw = await fit(moved, { ...options, standardize: false });
+  assert.equal(raw.valueScale, null);
+  for (const f of [plain, shifted, copy, raw]) f.dispose();
+});
+
+Deno.test("fit() reports the validation loss beside the simple baselines", async () => {
+  const fitted = await fit(valueRows(100, 4), { epochs: 30, seed: 2, threads: 1 });
+  const held = fitted.heldOut!;
+  assert.equal(held.result.count, 20 * 5); // 20% of 100 sequences of 5
+  assert.deepEqual(held.valueBaselines!.map((b) => b.name), [
+    "mean",
+    "item mean",
+    "sequence mean",
+    "neighbours' mean",
+  ]);
+  assert.equal(held.itemBaselines, undefined);
+  // The value follows the previous item, which none of the baselines sees: EFA beats them all.
+  for (const b of held.valueBaselines!) assert.ok(held.result.loss < b.loss, b.name);
+  fitted.dispose();
+  const none = await fit(valueRows(10, 4), { epochs: 1, validationShare: 0 });
+  assert.equal(none.heldOut, null);
+  none.dispose();
+  const items = await fit(valueRows(20, 4), { family: "categorical", epochs: 1 });
+  assert.deepEqual(items.heldOut!.itemBaselines!.map((b) => b.name), ["frequency", "co-occurrence"]);
+  items.dispose();
+});
+
+Deno.test("rare items share one learned item, which also stands for unseen ones", async () => {
+  const rows = valueRows(40, 5);
+  rows.push({ sequence: "user0", position: 5, item: "once", value: 1 });
+  const fitted = await fit(rows, { epochs: 1, seed: 1 });
+  assert.equal(fitted.unknownItem, "(unknown)");
+  assert.deepEqual(fitted.items, ["", "a", "b", "c", "(unknown)"]);
+  // An item never seen: predicted through the shared item, reported under its own label.
+  const unseen = [{ sequence: "x", position: 0, item: "zebra", value: 1 }, {
+    sequence: "x",
+    position: 1,
+    item: "a",
+    value: 5,
+  }];
+  const p = fitted.predict(unseen);
+  assert.equal(p[0]!.item, "zebra");
+  assert.ok(Number.isFinite(p[0]!.mean));
+  assert.equal(fitted.attention(unseen, "x").items[0], "zebra");
+  assert.equal(loadFitted(fitted.save()).unknownItem, "(unknown)");
+  fitted.dispose();
+  // minItemCount 1 keeps every item, and an unseen one is an error.
+  const every = await fit(rows, { epochs: 1, minItemCount: 1 });
+  assert.equal(every.unknownItem, null);
+  assert.throws(() => every.predict(unseen), /unknown item "zebra"/);
+  every.dispose();
+  await assert.rejects(() => fit(rows, { minItemCount: 0 }), {
+    name: "RangeError",
+    message: "fit(): expected minItemCount to be an integer >= 1, got 0",
+  });
 });

@@ -33,6 +33,14 @@ Deno.test("efa fit, evaluate, predict and attention work end to end on a CSV", a
     assert.match(fitted.out, /fitted gaussian EFA on \d+ observations \(8 items\): 3 epochs/);
     assert.match(fitted.err, /epoch 3\/3 loss/);
     assert.doesNotMatch(fitted.out, /attention/); // only with --show-attention
+    // The validation loss beside the simple baselines, in the data's units.
+    assert.match(fitted.out, /best validation loss (\d+\.\d+) at epoch/);
+    assert.match(fitted.out, /validation values, squared error per prediction \(\d+ predictions\):/);
+    const efaLine = fitted.out.match(/\n {2}EFA +(\d+\.\d+)/)!;
+    assert.equal(efaLine[1], fitted.out.match(/best validation loss (\d+\.\d+)/)![1]);
+    for (const name of ["mean", "item mean", "sequence mean", "neighbours' mean"]) {
+      assert.match(fitted.out, new RegExp(`\\n  ${name} +\\d+\\.\\d+  the `));
+    }
     const evaluated = await run(["evaluate", "--model", model, ...columns]);
     assert.equal(evaluated.code, 0, evaluated.err);
     assert.match(

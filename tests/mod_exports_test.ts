@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import * as mod from "../mod.ts";
 
-const MAX_PUBLIC_SYMBOLS = 80;
+// Each addition is a decision: 80 until the own-data baselines (baselineScores and its two types,
+// the held-out report and the value scale of fit()).
+const MAX_PUBLIC_SYMBOLS = 85;
 
 /** The names mod.ts exports, types included, read from its `export { ... }` lists. */
 async function exportedNames(): Promise<string[]> {
@@ -12,7 +14,7 @@ async function exportedNames(): Promise<string[]> {
   );
 }
 
-Deno.test("mod.ts names its public API: no export *, at most 80 symbols, every value resolves", async () => {
+Deno.test("mod.ts names its public API: no export *, at most 85 symbols, every value resolves", async () => {
   const text = await Deno.readTextFile(new URL("../mod.ts", import.meta.url));
   assert.ok(!/export \*/.test(text), "mod.ts re-exports a whole file with export *");
   const names = await exportedNames();
