@@ -197,7 +197,10 @@ export function readObservations(
     const observation: Observation = {
       sequence,
       item: text(columns.item, "item"),
-      ...(columns.value === undefined ? {} : { value: number(columns.value) }),
+      // An empty value cell: the observation is unobserved (value families leave it out).
+      ...(columns.value === undefined || cell(columns.value) === ""
+        ? {}
+        : { value: number(columns.value) }),
       ...(position === undefined ? {} : { position }),
     };
     LINES.set(observation, `${file}:${line}`);
@@ -465,6 +468,15 @@ export async function main(
       columns,
       delimiterOf(v.delimiter),
     );
+    const missing = columns.value === undefined
+      ? 0
+      : rows.filter((r) => r.value === undefined).length;
+    if (missing > 0 && !v.quiet) {
+      err(
+        `${dataPath}: ${missing} of ${rows.length} rows have an empty "${columns.value}" cell; ` +
+          "value families treat them as unobserved (neither predicted nor in any context)",
+      );
+    }
     if (command === "fit") {
       const outPath = required(v.out, "out", command);
       const epochs = positiveInteger(v.epochs, "epochs", 200);
@@ -543,9 +555,9 @@ export async function main(
           fitted.valueScale === null ? "" : " (on standardised values)"
         }`;
       out(
-        `fitted ${fitted.family} EFA on ${rows.length} observations (${
-          fitted.items.length - 1
-        } items): ` +
+        `fitted ${fitted.family} EFA on ${
+          fitted.family === "categorical" ? rows.length : rows.length - missing
+        } observations (${fitted.items.length - 1} items): ` +
           `${t.history.length} epochs, ${best} at epoch ${t.bestEpoch}; wrote ${outPath}`,
       );
       if (held !== null) showBaselines(held, out);

@@ -2,12 +2,14 @@
 // Exploratory: fit() variants on the own-data sets, chosen by fit's own validation loss.
 import { fit, type FitOptions } from "../mod.ts";
 const mod = await import("./own_data_sets.ts");
-const variants: [string, FitOptions][] = [
-  ["defaults", {}],
-  ["lr3e-3", { learningRate: 3e-3 }],
-  ["patience20", { patience: 20 }],
-  ["dim64", { dim: 64 }],
-];
+const VARIANTS: Record<string, FitOptions> = {
+  defaults: {},
+  "lr3e-3": { learningRate: 3e-3 },
+  patience20: { patience: 20 },
+  dim64: { dim: 64 },
+};
+const variants: [string, FitOptions][] = (Deno.args[1] ?? "defaults,patience20,lr3e-3+patience20")
+  .split(",").map((v) => [v, Object.assign({}, ...v.split("+").map((part) => VARIANTS[part]!))]);
 for (const name of (Deno.args[0] ?? "temperature,instacart,movielens").split(",")) {
   const { train, test, target } = await mod.loadSplit(name);
   for (const [v, options] of variants) {

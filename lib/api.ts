@@ -30,8 +30,12 @@ export interface Observation {
   readonly position?: number;
   /** The item (product, movie, city). */
   readonly item: string | number;
-  /** Its value (rating, count, temperature), for value families. */
-  readonly value?: number;
+  /**
+   * Its value (rating, count, temperature), for value families. Without one
+   * (`undefined` or `null`) value families treat the observation as
+   * unobserved: it is neither predicted nor in any context.
+   */
+  readonly value?: number | null | undefined;
 }
 
 /** Value families of the high-level API. */
@@ -185,7 +189,6 @@ function valueFamilyOf(family: FitFamily): ValueFamilyName | null {
   return (family.startsWith("joint-") ? family.slice(6) : family) as ValueFamilyName;
 }
 
-/** Groups rows into sequences (ordered by position), with each position's row. */
 /** Each row's index in the array it came in, so that errors can name it (see {@link rowError}). */
 const ROW_INDEX = new WeakMap<Observation, number>();
 
@@ -198,7 +201,17 @@ function rowError<E extends Error>(error: E, row: Observation): E & { row?: numb
   return index === undefined ? error : Object.assign(error, { row: index });
 }
 
-function groupRows(rows: readonly Observation[], fn: string): Map<string, Observation[]> {
+/** Whether a row has no value (`undefined` or `null`, an empty CSV cell): value families leave it out. */
+function isMissing(row: Observation): boolean {
+  return row.value === undefined || row.value === null;
+}
+
+/** Groups rows into sequences, ordered by their positions (which must be distinct), else by row order. */
+function groupRows(
+  rows: readonly Observation[],
+  fn: string,
+  withValues = false,
+): Map<string, Observation[]> {
   if (!Array.isArray(rows) || rows.length === 0) {
     throw new RangeError(`${fn}(): expected at least one row, got none`);
   }
@@ -212,6 +225,7 @@ function groupRows(rows: readonly Observation[], fn: string): Map<string, Observ
         `${fn}(): expected row ${i} to have a sequence and an item, got ${JSON.stringify(row)}`,
       );
     }
+    if (withValues && isMissing(row)) return; // unobserved: neither context nor target
     const key = String(row.sequence);
     ROW_INDEX.set(row, i);
     (groups.get(key) ?? groups.set(key, []).get(key)!).push(row);
@@ -226,6 +240,22 @@ function groupRows(rows: readonly Observation[], fn: string): Map<string, Observ
         );
       }
       list.sort((a, b) => a.position! - b.position!);
+      for (let j = 1; j < list.length; j++) {
+        if (list[j]!.position === list[j - 1]!.position) {
+          const [first, second] = [list[j - 1]!, list[j]!].map((r) => ROW_INDEX.get(r)!).sort((
+            a,
+            b,
+          ) => a - b);
+          throw rowError(
+            new RangeError(
+              `${fn}(): sequence ${JSON.stringify(key)} has two observations at position ${
+                list[j]!.position
+              } (rows ${first} and ${second}); positions order a sequence, so each must be distinct`,
+            ),
+            rows[second!]!,
+          );
+        }
+      }
     }
   }
   return groups;
@@ -354,7 +384,7 @@ function makeFitted(
     ...(unknownItem === null ? {} : { unknownId: index.get(unknownItem)! }),
   };
   const prepare = (rows: readonly Observation[], fn: string) =>
-    toSequences(groupRows(rows, fn), index, withValues, fn, check);
+    toSequences(groupRows(rows, fn, withValues), index, withValues, fn, check);
   return {
     model,
     items,
@@ -369,7 +399,7 @@ function makeFitted(
         valueScale,
       ),
     predict: (rows) => {
-      const groups = groupRows(rows, "predict");
+      const groups = groupRows(rows, "predict", withValues);
       const { data, keys } = toSequences(groups, index, withValues, "predict", check);
       const p = predict(model, scaleValues(data, valueScale));
       const shift = valueScale?.shift ?? 0, scale = valueScale?.scale ?? 1;
@@ -400,7 +430,7 @@ function makeFitted(
       });
     },
     attention: (rows, sequence, position) => {
-      const groups = groupRows(rows, "attention");
+      const groups = groupRows(rows, "attention", withValues);
       const key = String(sequence);
       const list = groups.get(key);
       if (list === undefined) {
@@ -465,8 +495,7 @@ export async function fit(
   rows: readonly Observation[],
   options: FitOptions = {},
 ): Promise<FittedEfa> {
-  const groups = groupRows(rows, "fit");
-  const hasValues = rows.some((r) => r.value !== undefined);
+  const hasValues = Array.isArray(rows) && rows.some((r) => r !== null && !isMissing(r));
   const family: FitFamily = options.family ?? (hasValues ? "gaussian" : "categorical");
   const valueFamily = valueFamilyOf(family);
   if (valueFamily !== null && !(valueFamily in FAMILY_SPECS)) {
@@ -474,6 +503,12 @@ export async function fit(
       `fit(): expected family to be categorical, gaussian, poisson, bernoulli or joint-<family>, got ${
         JSON.stringify(family)
       }`,
+    );
+  }
+  const groups = groupRows(rows, "fit", valueFamily !== null);
+  if (groups.size === 0) {
+    throw new RangeError(
+      `fit(): the ${valueFamily} family models values, and none of the ${rows.length} rows has one`,
     );
   }
   const share = options.validationShare ?? 0.2;
@@ -487,7 +522,9 @@ export async function fit(
     );
   }
   const seen = new Map<string, number>();
-  for (const r of rows) seen.set(String(r.item), (seen.get(String(r.item)) ?? 0) + 1);
+  for (const list of groups.values()) {
+    for (const r of list) seen.set(String(r.item), (seen.get(String(r.item)) ?? 0) + 1);
+  }
   const frequent = [...seen.keys()].filter((label) => seen.get(label)! >= minItemCount);
   // Rare items share one item when they exist, and at least two items are frequent.
   const merge = frequent.length >= 2 && frequent.length < seen.size;

@@ -119,8 +119,7 @@ Deno.test("bad input gets a clear error", async () => {
   const fitted = await fit(rows, { epochs: 1 });
   assert.throws(() => fitted.predict([{ sequence: "x", item: "zebra", value: 1 }]), {
     name: "RangeError",
-    message:
-      'predict(): unknown item "zebra" in sequence "x"; the model knows 3 items ' +
+    message: 'predict(): unknown item "zebra" in sequence "x"; the model knows 3 items ' +
       "(items rarer than fit()'s minItemCount share an item that stands for unseen ones; this fit had none)",
   });
   const long = Array.from(
@@ -206,7 +205,10 @@ Deno.test("fit() reports the validation loss beside the simple baselines", async
   assert.equal(none.heldOut, null);
   none.dispose();
   const items = await fit(valueRows(20, 4), { family: "categorical", epochs: 1 });
-  assert.deepEqual(items.heldOut!.itemBaselines!.map((b) => b.name), ["frequency", "co-occurrence"]);
+  assert.deepEqual(items.heldOut!.itemBaselines!.map((b) => b.name), [
+    "frequency",
+    "co-occurrence",
+  ]);
   items.dispose();
 });
 
@@ -238,4 +240,44 @@ Deno.test("rare items share one learned item, which also stands for unseen ones"
     name: "RangeError",
     message: "fit(): expected minItemCount to be an integer >= 1, got 0",
   });
+});
+
+Deno.test("two observations at one position of a sequence are refused, naming both rows", async () => {
+  const rows = [
+    { sequence: "a", position: 1, item: "x" },
+    { sequence: "a", position: 2, item: "y" },
+    { sequence: "b", position: 1, item: "x" },
+    { sequence: "a", position: 1, item: "z" },
+  ];
+  await assert.rejects(() => fit(rows), {
+    name: "RangeError",
+    message:
+      'fit(): sequence "a" has two observations at position 1 (rows 0 and 3); positions order a sequence, so each must be distinct',
+    row: 3,
+  });
+});
+
+Deno.test("rows without a value are unobserved for value families", async () => {
+  const rows: Observation[] = valueRows(30, 6);
+  const gaps = rows.map((
+    r,
+    i,
+  ) => (i % 7 === 3 ? { ...r, value: i % 2 === 0 ? null : undefined } : r));
+  const left = gaps.filter((r) => r.value === null || r.value === undefined).length;
+  const fitted = await fit(gaps, { epochs: 1, validationShare: 0 });
+  assert.equal(fitted.family, "gaussian");
+  assert.equal(fitted.predict(gaps).length, gaps.length - left);
+  assert.equal(fitted.evaluate(gaps).count, gaps.length - left);
+  fitted.dispose();
+  // A categorical fit keeps them: the value is not modelled.
+  const items = await fit(gaps, { family: "categorical", epochs: 1, validationShare: 0 });
+  assert.equal(items.evaluate(gaps).count, gaps.length);
+  items.dispose();
+  await assert.rejects(
+    () => fit([{ sequence: 1, item: "a" }, { sequence: 1, item: "b" }], { family: "poisson" }),
+    {
+      name: "RangeError",
+      message: "fit(): the poisson family models values, and none of the 2 rows has one",
+    },
+  );
 });

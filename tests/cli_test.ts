@@ -35,7 +35,10 @@ Deno.test("efa fit, evaluate, predict and attention work end to end on a CSV", a
     assert.doesNotMatch(fitted.out, /attention/); // only with --show-attention
     // The validation loss beside the simple baselines, in the data's units.
     assert.match(fitted.out, /best validation loss (\d+\.\d+) at epoch/);
-    assert.match(fitted.out, /validation values, squared error per prediction \(\d+ predictions\):/);
+    assert.match(
+      fitted.out,
+      /validation values, squared error per prediction \(\d+ predictions\):/,
+    );
     const efaLine = fitted.out.match(/\n {2}EFA +(\d+\.\d+)/)!;
     assert.equal(efaLine[1], fitted.out.match(/best validation loss (\d+\.\d+)/)![1]);
     for (const name of ["mean", "item mean", "sequence mean", "neighbours' mean"]) {
@@ -237,6 +240,13 @@ Deno.test("readObservations() reads CSVs as spreadsheets export them", () => {
   for (const [name, text] of Object.entries(variants)) {
     assert.deepEqual(readObservations(text, "x.csv", COLUMNS), expected, name);
   }
+  // An empty value cell: an observation without a value (unobserved for value families).
+  assert.deepEqual(
+    readObservations("customer,item,rating,position\nc1,tea,,0\n", "x.csv", COLUMNS),
+    [
+      { sequence: "c1", item: "tea", position: 0 },
+    ],
+  );
   // An explicit delimiter wins over detection (here the header has no separator to detect).
   assert.deepEqual(
     readObservations("customer\nc1\n", "x.csv", { sequence: "customer", item: "customer" }, ";"),
@@ -464,6 +474,60 @@ Deno.test("Ctrl-C during efa fit writes the best model so far and says so", asyn
       /fitted categorical EFA on \d+ observations \(\d+ items\): 2 epochs/,
     );
     assert.equal(JSON.parse(await Deno.readTextFile(model)).format, "efa-fitted");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("efa fit says how many rows have an empty value and leaves them out", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const csv = `${dir}/orders.csv`;
+    const lines = exampleOrders(30, 3).trim().split("\n");
+    // Blank the rating (third column) of every fifth data row.
+    const blanked = lines.map((line, i) => {
+      if (i === 0 || i % 5 !== 0) return line;
+      const cells = line.split(",");
+      cells[3] = "";
+      return cells.join(",");
+    });
+    await Deno.writeTextFile(csv, blanked.join("\n") + "\n");
+    const header = lines[0]!.split(",");
+    assert.equal(header[3], "rating");
+    const columns = [
+      "--sequence",
+      "customer",
+      "--item",
+      "item",
+      "--value",
+      "rating",
+      "--position",
+      "position",
+    ];
+    const r = await run([
+      "fit",
+      "--data",
+      csv,
+      ...columns,
+      "--epochs",
+      "1",
+      "--out",
+      `${dir}/m.json`,
+    ]);
+    assert.equal(r.code, 0, r.err);
+    const missing = Math.floor((lines.length - 1) / 5);
+    assert.match(
+      r.err,
+      new RegExp(
+        `${missing} of ${
+          lines.length - 1
+        } rows have an empty "rating" cell; value families treat them as unobserved`,
+      ),
+    );
+    assert.match(
+      r.out,
+      new RegExp(`fitted gaussian EFA on ${lines.length - 1 - missing} observations`),
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
