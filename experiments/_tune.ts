@@ -7,6 +7,7 @@ const VARIANTS: Record<string, FitOptions> = {
   "lr3e-3": { learningRate: 3e-3 },
   patience20: { patience: 20 },
   dim64: { dim: 64 },
+  ffn64: { feedForward: 64 },
 };
 const variants: [string, FitOptions][] = (Deno.args[1] ?? "defaults,patience20,lr3e-3+patience20")
   .split(",").map((v) => [v, Object.assign({}, ...v.split("+").map((part) => VARIANTS[part]!))]);

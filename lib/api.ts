@@ -68,6 +68,8 @@ export interface FitOptions {
   readonly layers?: number;
   /** Attention heads (default 2). */
   readonly heads?: number;
+  /** Hidden units of a ReLU feed-forward block after each attention layer (default 0: none, as in the paper). */
+  readonly feedForward?: number;
   /**
    * Train on standardised Gaussian values (default `true`): the model sees
    * `(value - mean) / sd` of the training values, and predictions, losses and
@@ -556,6 +558,7 @@ export async function fit(
     valueEmbedding: valueFamily === null ? { kind: "none" } : { kind: "mlp", hidden: 2 * dim, dim },
     layers: options.layers ?? 2,
     heads: options.heads ?? 2,
+    feedForward: options.feedForward ?? 0,
     head: valueFamily === null ? [] : [dim],
   };
   const model = createEfa(efaConfig(config), { seed: options.seed ?? 0 });
