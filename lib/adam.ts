@@ -12,6 +12,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { TfScalar, TfTensor, TfVariable } from "./_types.ts";
+import { adamUpdate, fastKernelsActive } from "./_kernels.ts";
 
 /** Options of {@link Adam}. */
 export interface AdamOptions {
@@ -105,6 +106,22 @@ export class Adam {
     this.#t++;
     const b1 = this.#beta1, b2 = this.#beta2;
     const alpha = (this.#learningRate * Math.sqrt(1 - b2 ** this.#t)) / (1 - b1 ** this.#t);
+    if (fastKernelsActive() && this.#variables.every((w) => w.dtype === "float32")) {
+      // One wasm pass, the same float32 operations in the same order (lib/_kernels.ts).
+      tf.tidy(() => {
+        const [m, v, ...weights] = adamUpdate(
+          this.#m,
+          this.#v,
+          this.#variables.map((w, i) => grads[i] ?? tf.zerosLike(w)),
+          this.#variables,
+          { c1: 1 - b1, c2: 1 - b2, alpha, epsilon: this.#epsilon },
+        );
+        this.#m.assign(m!);
+        this.#v.assign(v!);
+        this.#variables.forEach((w, i) => w.assign(weights[i]!));
+      });
+      return;
+    }
     tf.tidy(() => {
       const g = tf.concat(
         this.#variables.map((v, i) => tf.reshape(grads[i] ?? tf.zerosLike(v), [-1])),

@@ -18,7 +18,10 @@ Deno.test("value baselines match a hand computation, both directions", () => {
   assert.equal(neighbours!.name, "neighbours' mean");
   assert.equal(mean!.count, 3);
 
-  const causal = baselineScores(train, heldOut, { target: "gaussian", direction: "unidirectional" });
+  const causal = baselineScores(train, heldOut, {
+    target: "gaussian",
+    direction: "unidirectional",
+  });
   assert.deepEqual(causal.map((b) => b.name), [
     "mean",
     "item mean",
