@@ -64,7 +64,7 @@ const HELP: Record<string, string> = {
   --family F           categorical | gaussian | poisson | bernoulli | joint-<family>
                        (default: categorical without --value, gaussian with it)
   --direction D        bidirectional (default) | unidirectional
-  --epochs N           maximum epochs (default 200); --patience N (default 10)
+  --epochs N           maximum epochs (default 200); --patience N (default 20)
   --validation SHARE   share of sequences held out for early stopping (default 0.2)
   --seed N             seed of the split, initialisation and batch order (default 0)
   --threads N          1 or 2 threads per training step; the same numbers either way
@@ -508,7 +508,7 @@ export async function main(
           ...(v.family === undefined ? {} : { family: v.family as FitFamily }),
           ...(v.direction === undefined ? {} : { direction: v.direction as "bidirectional" }),
           epochs,
-          patience: positiveInteger(v.patience, "patience", 10),
+          patience: positiveInteger(v.patience, "patience", 20),
           validationShare: share,
           seed: positiveInteger(v.seed, "seed", 0),
           threads,
