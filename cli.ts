@@ -26,6 +26,8 @@ import {
   type Observation,
 } from "./mod.ts";
 import { epochProgress, stepProgress, writeAtomically } from "./lib/_io.ts";
+import { learningCurvesFigure, renderSvg } from "./lib/plot.ts";
+import { parseHTML } from "linkedom";
 
 /** A usage or input error: printed without a stack trace, exit code 2. */
 export class UsageError extends Error {
@@ -78,6 +80,7 @@ const HELP: Record<string, string> = {
   --raw-values         train on Gaussian values as given (default: standardised inside the
                        model; every loss and prediction is in the data's units either way)
   --show-attention     print the attention of the first sequence after fitting
+  --plot FILE.svg      draw the training and validation loss per epoch
   --quiet              no progress lines, only the summary
   --out FILE           where to write the model (required)
   Ctrl-C stops training after the current step and writes the best model so far.`,
@@ -320,6 +323,38 @@ function shade(weight: number): string {
 
 /** Prints each layer's head-averaged attention as a shaded grid (rows: queries, columns: keys). */
 
+/** The training curve of a fit as an SVG file's text, in the data's units where there is one scale. */
+function trainingCurveSvg(fitted: FittedEfa): string {
+  const scale = fitted.valueScale;
+  // Squared errors of standardised values times scale^2 are in the data's units (value families only).
+  const factor = scale !== null && fitted.family === "gaussian" ? scale.scale ** 2 : 1;
+  const metric = fitted.family === "categorical"
+    ? "cross-entropy per prediction"
+    : scale === null
+    ? "loss per prediction"
+    : fitted.family === "gaussian"
+    ? "squared error per prediction"
+    : "loss per prediction (standardised values)";
+  const rows = fitted.training!.history.flatMap((e) => [
+    { model: "EFA", epoch: e.epoch, split: "train" as const, loss: e.trainLoss * factor },
+    ...(e.validationLoss === undefined ? [] : [{
+      model: "EFA",
+      epoch: e.epoch,
+      split: "validation" as const,
+      loss: e.validationLoss * factor,
+    }]),
+  ]);
+  const { document } = parseHTML("<html><body></body></html>") as unknown as { document: unknown };
+  return renderSvg(
+    learningCurvesFigure(rows, {
+      title: `efa fit: ${fitted.family}, best epoch ${fitted.training!.bestEpoch}`,
+      metric,
+      columns: 1,
+    }),
+    { document },
+  );
+}
+
 /** The validation loss beside the simple baselines on the same sequences, so a user sees whether EFA learned. */
 function showBaselines(held: HeldOutReport, out: (s: string) => void): void {
   const parts: [string, number | undefined, readonly BaselineScore[] | undefined][] = [
@@ -435,6 +470,7 @@ export async function main(
           "max-length": { type: "string" },
           "show-attention": { type: "boolean", default: false },
           "raw-values": { type: "boolean", default: false },
+          plot: { type: "string" },
           "min-item-count": { type: "string" },
           quiet: { type: "boolean", default: false },
           id: { type: "string" },
@@ -461,6 +497,7 @@ export async function main(
     };
     if (command === "fit" || command === "predict") {
       await checkWritable(required(v.out, "out", command), "out");
+      if (command === "fit" && v.plot !== undefined) await checkWritable(v.plot, "plot");
     } else if (command === "attention" && v.out !== undefined) await checkWritable(v.out, "out");
     const rows = readObservations(
       await readText(dataPath, "the data file"),
@@ -561,6 +598,10 @@ export async function main(
           `${t.history.length} epochs, ${best} at epoch ${t.bestEpoch}; wrote ${outPath}`,
       );
       if (held !== null) showBaselines(held, out);
+      if (v.plot !== undefined) {
+        await writeAtomically(v.plot, trainingCurveSvg(fitted));
+        out(`wrote the training curve to ${v.plot}`);
+      }
       if (v["show-attention"]) {
         const first = String(rows[0]!.sequence);
         const own = rows.filter((r) => String(r.sequence) === first);

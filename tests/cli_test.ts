@@ -532,3 +532,47 @@ Deno.test("efa fit says how many rows have an empty value and leaves them out", 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("efa fit --plot draws the training curve in the data's units", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const csv = `${dir}/orders.csv`, svg = `${dir}/curve.svg`;
+    await Deno.writeTextFile(csv, exampleOrders(40, 3));
+    const columns = ["--sequence", "customer", "--value", "rating", "--position", "position"];
+    const r = await run([
+      "fit",
+      "--data",
+      csv,
+      ...columns,
+      "--epochs",
+      "3",
+      "--quiet",
+      "--plot",
+      svg,
+      "--out",
+      `${dir}/m.json`,
+    ]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, new RegExp(`wrote the training curve to ${svg}`));
+    const text = await Deno.readTextFile(svg);
+    assert.match(text, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+    assert.match(text, /efa fit: gaussian, best epoch \d/);
+    assert.match(text, /squared error per prediction/);
+    assert.match(text, /validation/);
+    // An unwritable --plot is refused before training.
+    const bad = await run([
+      "fit",
+      "--data",
+      csv,
+      ...columns,
+      "--plot",
+      dir,
+      "--out",
+      `${dir}/m.json`,
+    ]);
+    assert.equal(bad.code, 2);
+    assert.equal(bad.err, `error: --plot: ${dir} is a directory, not a file`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
