@@ -55,7 +55,9 @@ const HELP: Record<string, string> = {
   fit: `efa fit --data FILE.csv --out MODEL.json [options]
   Fits EFA to the observations in FILE.csv, writes the model, and prints the held-out
   (validation) loss beside the simple baselines on the same sequences (means, neighbours,
-  frequencies, co-occurrence counts), with a warning when one does as well as EFA;
+  frequencies, co-occurrence counts), with a warning when one does as well as EFA, and how
+  spread out each head's attention is (normalised entropy over up to 20 sequences, with a
+  warning when every head is nearly uniform or collapsed onto one observation);
   --show-attention adds the attention of the first sequence with its last observation masked.
   --data FILE          CSV with one observation per row (required)
   --sequence COL       column of the sequence id (default "sequence")
@@ -355,6 +357,97 @@ function trainingCurveSvg(fitted: FittedEfa): string {
   );
 }
 
+/**
+ * How spread out each layer's and head's attention is, over the masked last
+ * observation of up to `sequences` sequences of two or more observations:
+ * the entropy of the masked query's weights divided by the log of the number
+ * of keys it can see (0: all on one observation, 1: uniform), averaged over
+ * the sequences. The last observation, as a unidirectional model's first
+ * one sees nothing but itself.
+ *
+ * @param fitted The fitted model.
+ * @param rows Observations, grouped by their `sequence`.
+ * @param sequences How many sequences to average over (default 20, the first ones met).
+ * @returns `spread[layer][head]` in [0, 1] and the number of sequences used.
+ *
+ * @example
+ * ```ts
+ * import { attentionSpread } from "./cli.ts";
+ * import { fit } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const rows = [1, 2, 3].flatMap((s) =>
+ *   ["tea", "cake", "jam"].map((item, position) => ({ sequence: s, item, position }))
+ * );
+ * const fitted = await fit(rows, { epochs: 1, layers: 1, heads: 2, dim: 4, validationShare: 0 });
+ * const { spread, used } = attentionSpread(fitted, rows);
+ * assert.equal(used, 3);
+ * assert.equal(spread[0]!.length, 2);
+ * fitted.dispose();
+ * ```
+ */
+export function attentionSpread(
+  fitted: FittedEfa,
+  rows: readonly Observation[],
+  sequences = 20,
+): { spread: number[][]; used: number } {
+  const bySequence = new Map<string, Observation[]>();
+  for (const r of rows) {
+    const key = String(r.sequence);
+    (bySequence.get(key) ?? bySequence.set(key, []).get(key)!).push(r);
+  }
+  const sums: number[][] = [], counts: number[][] = [];
+  let used = 0;
+  const withValues = fitted.family !== "categorical";
+  for (const [key, all] of bySequence) {
+    if (used === sequences) break;
+    // Rows without a value are unobserved in a value family: not in the sequence at all.
+    const own = withValues ? all.filter((r) => r.value !== undefined && r.value !== null) : all;
+    if (own.length < 2) continue;
+    const last = own[0]!.position === undefined
+      ? own.length - 1
+      : Math.max(...own.map((r) => r.position!));
+    const { positions, weights } = fitted.attention(own, key, last);
+    const masked = positions.length - 1; // the rows come back in position order
+    weights.forEach((layer, l) =>
+      layer.forEach((head, h) => {
+        const seen = head[masked]!.filter((x) => x > 0); // the keys this query can see
+        if (seen.length < 2) return;
+        const entropy = -seen.reduce((a, x) => a + x * Math.log(x), 0);
+        (sums[l] ??= [])[h] = (sums[l]![h] ?? 0) + entropy / Math.log(seen.length);
+        (counts[l] ??= [])[h] = (counts[l]![h] ?? 0) + 1;
+      })
+    );
+    used++;
+  }
+  return { spread: sums.map((layer, l) => layer.map((x, h) => x / counts[l]![h]!)), used };
+}
+
+/** Prints {@link attentionSpread}, with a warning when every head is near either end. */
+function showAttentionSpread(
+  fitted: FittedEfa,
+  rows: readonly Observation[],
+  out: (s: string) => void,
+): void {
+  const { spread, used } = attentionSpread(fitted, rows);
+  const all = spread.flat();
+  if (all.length === 0) return;
+  out(
+    `attention spread of the masked last observation (0: on one observation, 1: uniform; ` +
+      `${used} sequences): ` +
+      spread.flatMap((layer, l) =>
+        layer.map((m, h) => `layer ${l + 1} head ${h + 1} ${m.toFixed(2)}`)
+      ).join(", "),
+  );
+  if (all.every((m) => m > 0.95)) {
+    out(
+      "  warning: attention is nearly uniform in every head: the model weighs its context evenly",
+    );
+  } else if (all.every((m) => m < 0.05)) {
+    out("  warning: attention has collapsed onto single observations in every head");
+  }
+}
+
 /** The validation loss beside the simple baselines on the same sequences, so a user sees whether EFA learned. */
 function showBaselines(held: HeldOutReport, out: (s: string) => void): void {
   const parts: [string, number | undefined, readonly BaselineScore[] | undefined][] = [
@@ -539,6 +632,14 @@ export async function main(
       if (threads !== 1 && threads !== 2) {
         throw new UsageError(`--threads: expected 1 or 2, got ${JSON.stringify(v.threads)}`);
       }
+      if (
+        !v.quiet && !v["raw-values"] &&
+        (v.family ?? (v.value === undefined ? "categorical" : "gaussian")).endsWith("gaussian")
+      ) {
+        err(
+          "training on standardised values (--raw-values: as given): the epoch losses below are in standard units, the summary in yours",
+        );
+      }
       let fitted: FittedEfa;
       try {
         fitted = await fit(rows, {
@@ -602,6 +703,7 @@ export async function main(
         await writeAtomically(v.plot, trainingCurveSvg(fitted));
         out(`wrote the training curve to ${v.plot}`);
       }
+      showAttentionSpread(fitted, rows, out);
       if (v["show-attention"]) {
         const first = String(rows[0]!.sequence);
         const own = rows.filter((r) => String(r.sequence) === first);

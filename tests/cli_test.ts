@@ -32,7 +32,11 @@ Deno.test("efa fit, evaluate, predict and attention work end to end on a CSV", a
     assert.equal(fitted.code, 0, fitted.err);
     assert.match(fitted.out, /fitted gaussian EFA on \d+ observations \(8 items\): 3 epochs/);
     assert.match(fitted.err, /epoch 3\/3 loss/);
-    assert.doesNotMatch(fitted.out, /attention/); // only with --show-attention
+    assert.doesNotMatch(fitted.out, /attention in sequence/); // the grid only with --show-attention
+    assert.match(
+      fitted.out,
+      /attention spread of the masked last observation .*: layer 1 head 1 [01]\.\d\d, layer 1 head 2 /,
+    );
     // The validation loss beside the simple baselines, in the data's units.
     assert.match(fitted.out, /best validation loss (\d+\.\d+) at epoch/);
     assert.match(
@@ -574,5 +578,48 @@ Deno.test("efa fit --plot draws the training curve in the data's units", async (
     assert.equal(bad.err, `error: --plot: ${dir} is a directory, not a file`);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("attentionSpread() is the normalised entropy of the masked last observation's weights", async () => {
+  const { fit } = await import("../mod.ts");
+  const { attentionSpread } = await import("../cli.ts");
+  // Positions out of row order: the masked observation is the highest position.
+  const rows = [
+    { sequence: "a", item: "tea", position: 5 },
+    { sequence: "a", item: "cake", position: 1 },
+    { sequence: "a", item: "jam", position: 3 },
+    { sequence: "b", item: "jam", position: 0 },
+    { sequence: "b", item: "tea", position: 1 },
+    { sequence: "solo", item: "tea", position: 0 }, // one observation: not used
+  ];
+  const fitted = await fit(rows, {
+    epochs: 1,
+    layers: 2,
+    heads: 2,
+    dim: 4,
+    validationShare: 0,
+    seed: 3,
+  });
+  try {
+    const { spread, used } = attentionSpread(fitted, rows);
+    assert.equal(used, 2);
+    assert.equal(spread.length, 2);
+    assert.equal(spread[0]!.length, 2);
+    const byHand = (sequence: string, last: number, l: number, h: number): number => {
+      const { positions, weights } = fitted.attention(rows, sequence, last);
+      const w = weights[l]![h]![positions.indexOf(last)]!.filter((x) => x > 0);
+      return -w.reduce((a, x) => a + x * Math.log(x), 0) / Math.log(w.length);
+    };
+    for (const l of [0, 1]) {
+      for (const h of [0, 1]) {
+        const expected = (byHand("a", 5, l, h) + byHand("b", 1, l, h)) / 2;
+        assert.ok(Math.abs(spread[l]![h]! - expected) < 1e-12, `layer ${l} head ${h}`);
+        assert.ok(spread[l]![h]! >= 0 && spread[l]![h]! <= 1 + 1e-12);
+      }
+    }
+    assert.equal(attentionSpread(fitted, rows, 1).used, 1);
+  } finally {
+    fitted.dispose();
   }
 });
