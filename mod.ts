@@ -84,6 +84,7 @@ export {
   type EpochInfo,
   type StepInfo,
   train,
+  type TrainCheckpoint,
   type TrainOptions,
   type TrainResult,
 } from "./lib/train.ts";

@@ -21,6 +21,7 @@ import {
   saveModel,
   type Sequences,
   train,
+  type TrainCheckpoint,
 } from "../mod.ts";
 import type { PreparedDataset } from "../data/prepared.ts";
 import type { PaperModel, PaperTraining } from "./paper_models.ts";
@@ -55,8 +56,10 @@ export interface JobResult {
   readonly epochs: number;
   /** The epoch whose weights were tested. */
   readonly bestEpoch: number;
-  /** Wall time in seconds. */
+  /** Wall time in seconds (of every sitting, when it was resumed). */
   readonly seconds: number;
+  /** The epoch after which its training was resumed from a checkpoint, if it was. */
+  readonly resumedAfterEpoch?: number;
   /** Train and validation loss per epoch. */
   readonly history: readonly {
     readonly epoch: number;
@@ -65,6 +68,17 @@ export interface JobResult {
   }[];
   /** What the figures draw of the trained model (see `TableDefinition.figureData`). */
   readonly figureData?: unknown;
+}
+
+/**
+ * A job's training checkpoint (see `TrainOptions.resume`): the state a
+ * killed run of the same configuration and code left, and where to save it.
+ */
+export interface JobCheckpoint {
+  /** The checkpoint to resume from, if an earlier run of this job left one. */
+  readonly resume?: TrainCheckpoint;
+  /** Saves a checkpoint (atomically) and refreshes the job's claim. */
+  readonly save: (checkpoint: TrainCheckpoint) => Promise<void>;
 }
 
 /** Options of a table run. */
@@ -207,7 +221,10 @@ export interface TableRun {
  * @param mode Full or quick.
  * @param config The table's configuration (hashed with the code to decide whether to rerun).
  * @param jobs The models to train and test.
- * @param runJob Trains and tests one model.
+ * @param runJob Trains and tests one model, resuming its training from the
+ *   checkpoint it is given when there is one and saving into it (one file per
+ *   job in `results/.partial/<table>.models/`, removed once the job's result
+ *   is in the table's checkpoint).
  * @param rows Turns the results into CSV rows (before the paper's numbers are attached).
  * @param options Force, data and results locations, quiet.
  */
@@ -216,7 +233,11 @@ export async function runJobs(
   mode: Mode,
   config: unknown,
   jobs: readonly Job[],
-  runJob: (job: Job, onEpoch: (info: EpochInfo) => void) => Promise<JobResult>,
+  runJob: (
+    job: Job,
+    onEpoch: (info: EpochInfo) => void,
+    checkpoint: JobCheckpoint,
+  ) => Promise<JobResult>,
   rows: (results: Record<string, JobResult>) => ResultRow[],
   options: RunOptions = {},
 ): Promise<TableRun> {
@@ -275,6 +296,8 @@ export async function runJobs(
   // The commits whose code ran the jobs, taken when each run starts (not when it ends).
   gitCommits.add(await gitCommit());
   const claims = new URL(`.partial/${table}${suffix}.claims/`, dir);
+  const modelCheckpoints = new URL(`.partial/${table}${suffix}.models/`, dir);
+  await Deno.mkdir(modelCheckpoints, { recursive: true });
   const lock = new URL(`.partial/${table}${suffix}.lock`, dir);
   await Deno.mkdir(claims, { recursive: true });
   const start = performance.now();
@@ -310,12 +333,34 @@ export async function runJobs(
     const show = options.quiet
       ? () => {}
       : epochProgress({ label, maxEpochs: job.maxEpochs, write: console.error, everySeconds: 10 });
+    // The job's own training checkpoint: a killed run goes on from its last saved epoch.
+    const modelCheckpoint = new URL(`${claimFileName(job.key)}.json`, modelCheckpoints);
+    const left = await readJson<
+      { configHash: string; codeVersion: string; key: string; checkpoint: TrainCheckpoint }
+    >(modelCheckpoint);
+    const resume = left?.configHash === configHash && left.codeVersion === code &&
+        left.key === job.key
+      ? left.checkpoint
+      : undefined;
+    if (resume !== undefined && !options.quiet) {
+      console.error(`${label}: resuming after epoch ${resume.epoch} (${modelCheckpoint.pathname})`);
+    }
+    const checkpoint: JobCheckpoint = {
+      ...(resume === undefined ? {} : { resume }),
+      save: async (c) => {
+        await writeAtomically(
+          modelCheckpoint,
+          JSON.stringify({ configHash, codeVersion: code, key: job.key, checkpoint: c }),
+        );
+        await claim.refresh();
+      },
+    };
     // The claim is given up only once the result is in the checkpoint (or the job failed).
     try {
       results[job.key] = await runJob(job, (info) => {
         show(info);
         void claim.refresh();
-      });
+      }, checkpoint);
       if (!options.quiet) {
         if (Deno.stderr.isTerminal()) console.error("");
         const r = results[job.key]!;
@@ -333,6 +378,7 @@ export async function runJobs(
           JSON.stringify({ configHash, codeVersion: code, gitCommits: [...gitCommits], results }),
         );
       });
+      await Deno.remove(modelCheckpoint).catch(() => {}); // the result is safe in the table's checkpoint
     } finally {
       await claim.release();
     }
@@ -356,7 +402,10 @@ export async function runJobs(
     await Deno.remove(partial).catch(() => {});
     return true;
   });
-  if (finished) await Deno.remove(claims, { recursive: true }).catch(() => {});
+  if (finished) {
+    await Deno.remove(claims, { recursive: true }).catch(() => {});
+    await Deno.remove(modelCheckpoints, { recursive: true }).catch(() => {});
+  }
   return { results, skipped: false, finished, csv };
 
   async function writeResults(results: Record<string, JobResult>): Promise<void> {
@@ -631,7 +680,11 @@ export async function runTable(
       tableModel: m,
     }))
   );
-  const runJob = async (job: Job, onEpoch: (info: EpochInfo) => void): Promise<JobResult> => {
+  const runJob = async (
+    job: Job,
+    onEpoch: (info: EpochInfo) => void,
+    checkpoint: JobCheckpoint,
+  ): Promise<JobResult> => {
     const { spec, data } = (job as typeof jobs[number]).tableModel;
     const fit = config.subset === null ? data.fit : subset(data.fit, config.subset.fit);
     const validation = config.subset === null
@@ -650,7 +703,12 @@ export async function runTable(
       seed: job.seed,
       validation,
       onEpoch,
+      // A killed run loses at most a minute of training (and always keeps its last epoch).
+      checkpoint: { save: checkpoint.save, everySeconds: 60 },
+      ...(checkpoint.resume === undefined ? {} : { resume: checkpoint.resume }),
     });
+    // Training time over every sitting: the epochs of earlier ones are in the history.
+    const earlier = checkpoint.resume?.history.reduce((n, h) => n + h.seconds, 0) ?? 0;
     const tested = evaluate(model, test);
     const metrics: Record<string, number> = {
       [table.metric]: table.metricOf?.(tested) ?? tested.loss,
@@ -670,7 +728,8 @@ export async function runTable(
       ...(figureData === undefined ? {} : { figureData }),
       epochs: result.history.length,
       bestEpoch: result.bestEpoch,
-      seconds: (performance.now() - start) / 1000,
+      seconds: earlier + (performance.now() - start) / 1000,
+      ...(checkpoint.resume === undefined ? {} : { resumedAfterEpoch: checkpoint.resume.epoch }),
       history: result.history.map((h) => ({
         epoch: h.epoch,
         train: h.trainLoss,

@@ -431,3 +431,80 @@ Deno.test("gitCommit() marks +dirty for changed source files, not for changed re
     await Deno.remove(repo, { recursive: true });
   }
 });
+
+Deno.test("a job killed mid-training resumes from its last epoch and ends with the weights of a run that never stopped", async () => {
+  const { createEfa, disposeModel, efaConfig, train } = await import("../mod.ts");
+  const data = { items: [[1, 2, 3], [2, 3, 1], [3, 1], [1, 3, 2], [2, 1]] };
+  const one: Job[] = [{ ...jobs[0]!, key: "efa/seed=1", model: "efa", maxEpochs: 5 }];
+  /** Trains for 5 epochs; throws after epoch `killAfter` (as a killed process would stop). */
+  const trainJob =
+    (weights: number[][], killAfter = Infinity, resumedFrom: number[] = []) =>
+    async (
+      _job: Job,
+      _onEpoch: unknown,
+      checkpoint: import("./_harness.ts").JobCheckpoint,
+    ): Promise<JobResult> => {
+      if (checkpoint.resume !== undefined) resumedFrom.push(checkpoint.resume.epoch);
+      const model = createEfa(efaConfig({ numItems: 3, maxLength: 3, keyDim: 4 }), { seed: 1 });
+      try {
+        const r = await train(model, data, {
+          epochs: 5,
+          batchSize: 4,
+          learningRate: 0.05,
+          seed: 1,
+          checkpoint: { save: checkpoint.save },
+          ...(checkpoint.resume === undefined ? {} : { resume: checkpoint.resume }),
+          onEpoch: (info) => {
+            if (info.epoch === killAfter) throw new Error("killed");
+          },
+        });
+        weights.push(...Object.values(model.params).map((v) => Array.from(v.dataSync())));
+        return { ...result(1), epochs: r.history.length };
+      } finally {
+        disposeModel(model);
+      }
+    };
+  await inTempDir(async (dir) => {
+    const options = { resultsDir: dir, quiet: true };
+    const whole: number[][] = [];
+    await runJobs("synthetic", "quick", { a: 1 }, one, trainJob(whole), rows, options);
+    await inTempDir(async (other) => {
+      const options = { resultsDir: other, quiet: true };
+      await assert.rejects(
+        runJobs("synthetic", "quick", { a: 1 }, one, trainJob([], 3), rows, options),
+        /killed/,
+      );
+      const left = new URL(".partial/synthetic.quick.models/efa_seed=1.json", other);
+      assert.equal(JSON.parse(await Deno.readTextFile(left)).checkpoint.epoch, 3);
+      const resumed: number[][] = [], from: number[] = [];
+      await runJobs(
+        "synthetic",
+        "quick",
+        { a: 1 },
+        one,
+        trainJob(resumed, Infinity, from),
+        rows,
+        options,
+      );
+      assert.deepEqual(from, [3]);
+      assert.deepEqual(resumed, whole);
+      await assert.rejects(Deno.stat(left), Deno.errors.NotFound, "the checkpoint is removed");
+      // A checkpoint of another configuration is not resumed.
+      await assert.rejects(
+        runJobs("synthetic", "quick", { a: 2 }, one, trainJob([], 2), rows, options),
+        /killed/,
+      );
+      const fresh: number[] = [];
+      await runJobs(
+        "synthetic",
+        "quick",
+        { a: 3 },
+        one,
+        trainJob([], Infinity, fresh),
+        rows,
+        options,
+      );
+      assert.deepEqual(fresh, []);
+    });
+  });
+});

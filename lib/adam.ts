@@ -26,6 +26,16 @@ export interface AdamOptions {
   readonly epsilon?: number;
 }
 
+/** What {@link Adam.state} returns: the step count and the moments, flat in the variables' order. */
+export interface AdamState {
+  /** Steps taken. */
+  readonly step: number;
+  /** First moment estimate. */
+  readonly m: Float32Array<ArrayBuffer>;
+  /** Second moment estimate. */
+  readonly v: Float32Array<ArrayBuffer>;
+}
+
 /**
  * The Adam optimiser over a fixed list of variables.
  *
@@ -133,6 +143,46 @@ export class Adam {
       const update = tf.div(tf.mul(m, alpha), tf.add(tf.sqrt(v), this.#epsilon)); // [P]
       const parts = tf.split(update, this.#variables.map((w) => w.size));
       this.#variables.forEach((w, i) => w.assign(tf.sub(w, tf.reshape(parts[i]!, w.shape))));
+    });
+  }
+
+  /**
+   * The optimiser's state: the step count and both moment estimates, flat in
+   * the variables' order (what a training checkpoint keeps).
+   *
+   * @returns Copies of the state.
+   */
+  state(): AdamState {
+    return {
+      step: this.#t,
+      m: this.#m.dataSync() as Float32Array<ArrayBuffer>,
+      v: this.#v.dataSync() as Float32Array<ArrayBuffer>,
+    };
+  }
+
+  /**
+   * Puts back a state from {@link Adam.state}, so that the next step is the
+   * one that would have followed it.
+   *
+   * @param state The step count and moments, of this optimiser's size.
+   * @throws {RangeError} When the moments do not have one value per parameter.
+   */
+  restore(state: AdamState): void {
+    const size = this.#m.size;
+    if (state.m.length !== size || state.v.length !== size) {
+      throw new RangeError(
+        `Adam.restore(): expected moments of ${size} values, got ${state.m.length} and ${state.v.length}`,
+      );
+    }
+    if (!Number.isInteger(state.step) || state.step < 0) {
+      throw new RangeError(
+        `Adam.restore(): expected step to be an integer >= 0, got ${state.step}`,
+      );
+    }
+    this.#t = state.step;
+    tf.tidy(() => {
+      this.#m.assign(tf.tensor1d(state.m, "float32"));
+      this.#v.assign(tf.tensor1d(state.v, "float32"));
     });
   }
 

@@ -17,6 +17,7 @@ import type { TfScalar, TfTensor, TfVariable } from "./_types.ts";
 import { SeedStream } from "./random.ts";
 import { ChunkWorker } from "./_parallel.ts";
 import { countParameters } from "./_ops.ts";
+import { decodeBase64, encodeBase64 } from "./_base64.ts";
 
 /** Above this many parameters, `threads: 2` trains on one thread (see {@link TrainOptions.threads}). */
 const WORKER_MAX_PARAMETERS = 250_000;
@@ -101,8 +102,66 @@ export interface TrainOptions {
   readonly signal?: AbortSignal;
   /** Called after every epoch; may be async (it is awaited). */
   readonly onEpoch?: (info: EpochInfo) => void | Promise<void>;
+  /**
+   * Go on from a checkpoint written by `checkpoint.save` of an earlier run
+   * with the same options and data: training continues at the epoch after
+   * it, with the same numbers as if it had never stopped. The model's
+   * parameters are replaced by the checkpoint's.
+   */
+  readonly resume?: TrainCheckpoint;
+  /**
+   * Saves the run's state after an epoch, at most once every `everySeconds`
+   * seconds of training (default 0: after every epoch) and always after the
+   * last one (awaited; write it atomically, a half-written checkpoint is no
+   * checkpoint). An interrupted run loses at most the epochs since the last
+   * save.
+   */
+  readonly checkpoint?: {
+    readonly save: (checkpoint: TrainCheckpoint) => void | Promise<void>;
+    readonly everySeconds?: number;
+  };
   /** Called after every step. */
   readonly onStep?: (info: StepInfo) => void;
+}
+
+/**
+ * A training run as it stood after an epoch, as plain JSON-safe data:
+ * enough for {@link train} to go on from there with the same numbers as a
+ * run that never stopped (parameters, Adam's moments and step count, the
+ * best epoch's weights, the history; the batch order is replayed from the
+ * seed). Write it with `JSON.stringify`, pass it back as
+ * {@link TrainOptions.resume}.
+ */
+export interface TrainCheckpoint {
+  /** Always `"efa-train-checkpoint"`. */
+  readonly format: "efa-train-checkpoint";
+  /** The layout version of this object (1). */
+  readonly formatVersion: 1;
+  /**
+   * What must match to resume: the options that shape the run (batch size,
+   * learning rate, seed, layout, draw, validation or not, restore of the
+   * best weights), the number of training examples and the parameters'
+   * names and shapes. The number of epochs and the patience may change.
+   */
+  readonly fingerprint: string;
+  /** Epochs finished. */
+  readonly epoch: number;
+  /** Their records. */
+  readonly history: readonly EpochInfo[];
+  /** The best epoch so far (0: none). */
+  readonly bestEpoch: number;
+  /** Its monitored loss (`null` before any epoch). */
+  readonly bestLoss: number | null;
+  /** Adam's step count. */
+  readonly adamStep: number;
+  /** The parameters, float32 little-endian in base64, in `model.params` order. */
+  readonly params: string;
+  /** Adam's first moment, likewise. */
+  readonly adamM: string;
+  /** Adam's second moment, likewise. */
+  readonly adamV: string;
+  /** The best epoch's parameters, likewise; `null` when they are `params` or not kept. */
+  readonly bestParams: string | null;
 }
 
 /** What {@link train} returns. */
@@ -184,12 +243,58 @@ export async function train(
     ...(options.draw === undefined ? {} : { draw: options.draw }),
   });
   const variables = Object.values(model.params);
+  const fingerprint = JSON.stringify({
+    batchSize,
+    learningRate,
+    seed: options.seed ?? 0,
+    layout: options.layout ?? "auto",
+    draw: options.draw ?? "sequences",
+    validation: options.validation !== undefined,
+    restoreBestWeights: options.restoreBestWeights ?? true,
+    examples,
+    params: Object.entries(model.params).map(([name, v]) => [name, v.shape, v.dtype]),
+  });
   const optimizer = new Adam(variables, { learningRate });
   const history: EpochInfo[] = [];
   let best: { epoch: number; loss: number; weights: TfTensor[] | null } = {
     epoch: 0,
     loss: Infinity,
     weights: null,
+  };
+  let firstEpoch = 1;
+  if (options.resume !== undefined) {
+    try {
+      best = resumeFrom(options.resume, fingerprint, variables, optimizer);
+    } catch (error) {
+      optimizer.dispose();
+      throw error;
+    }
+    history.push(...options.resume.history);
+    firstEpoch = options.resume.epoch + 1;
+    // The batch order of the epochs already run, drawn again from the seed and set aside.
+    for (let e = 1; e < firstEpoch; e++) epochs.next();
+  }
+  const saveEvery = (options.checkpoint?.everySeconds ?? 0) * 1000;
+  let savedAt = performance.now();
+  const saveCheckpoint = async (epoch: number): Promise<void> => {
+    await options.checkpoint!.save({
+      format: "efa-train-checkpoint",
+      formatVersion: 1,
+      fingerprint,
+      epoch,
+      history: history.slice(),
+      bestEpoch: best.epoch,
+      bestLoss: best.epoch === 0 ? null : best.loss,
+      ...(() => {
+        const { step, m, v } = optimizer.state();
+        return { adamStep: step, adamM: floatsToBase64(m), adamV: floatsToBase64(v) };
+      })(),
+      params: floatsToBase64(flatWeights(variables)),
+      bestParams: best.weights === null || best.epoch === epoch
+        ? null
+        : floatsToBase64(flatWeights(best.weights)),
+    });
+    savedAt = performance.now();
   };
   let stoppedEarly = false, interrupted = false, yielded = performance.now();
   // A worker that cannot start (no permission to read the package, say) leaves this thread: same numbers.
@@ -201,7 +306,11 @@ export async function train(
     if (best.weights !== null) variables.forEach((v, i) => v.assign(best.weights![i]!));
   };
   try {
-    training: for (let epoch = 1; epoch <= options.epochs; epoch++) {
+    // A checkpoint of a run whose patience had already run out: nothing left to train.
+    if (firstEpoch > 1 && firstEpoch - 1 - best.epoch >= patience) {
+      stoppedEarly = firstEpoch - 1 < options.epochs;
+    }
+    training: for (let epoch = firstEpoch; epoch <= options.epochs && !stoppedEarly; epoch++) {
       const start = performance.now();
       let lossSum = 0;
       const plan = epochs.next().value;
@@ -252,6 +361,13 @@ export async function train(
         steps: plan.length,
       };
       history.push(info);
+      const lastEpoch = epoch === options.epochs || epoch - best.epoch >= patience;
+      if (
+        options.checkpoint !== undefined &&
+        (lastEpoch || options.signal?.aborted || performance.now() - savedAt >= saveEvery)
+      ) {
+        await saveCheckpoint(epoch);
+      }
       await options.onEpoch?.(info);
       if (options.signal?.aborted) {
         interrupted = epoch < options.epochs;
@@ -419,7 +535,7 @@ function balance(chunks: readonly BatchPlan[]): boolean[] {
 }
 
 /** Every variable's values, concatenated in order. */
-function flatWeights(variables: TfVariable[]): Float32Array<ArrayBuffer> {
+function flatWeights(variables: readonly TfTensor[]): Float32Array<ArrayBuffer> {
   const flat = new Float32Array(variables.reduce((n, v) => n + v.size, 0));
   let offset = 0;
   for (const v of variables) {
@@ -427,4 +543,62 @@ function flatWeights(variables: TfVariable[]): Float32Array<ArrayBuffer> {
     offset += v.size;
   }
   return flat;
+}
+
+function floatsToBase64(values: Float32Array<ArrayBuffer>): string {
+  return encodeBase64(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+}
+
+function floatsFromBase64(text: string, size: number, what: string): Float32Array<ArrayBuffer> {
+  const bytes = decodeBase64(text);
+  if (bytes.byteLength !== size * 4) {
+    throw new RangeError(
+      `train(): expected the checkpoint's ${what} to hold ${size} float32 values, got ${bytes.byteLength} bytes`,
+    );
+  }
+  return new Float32Array(bytes.buffer, bytes.byteOffset, size);
+}
+
+/** Puts a checkpoint's parameters and optimiser state back; returns the best epoch's record. */
+function resumeFrom(
+  checkpoint: TrainCheckpoint,
+  fingerprint: string,
+  variables: readonly TfVariable[],
+  optimizer: Adam,
+): { epoch: number; loss: number; weights: TfTensor[] | null } {
+  if (checkpoint?.format !== "efa-train-checkpoint" || checkpoint.formatVersion !== 1) {
+    throw new TypeError(
+      `train(): expected resume to be a checkpoint of format efa-train-checkpoint version 1, got ${
+        JSON.stringify(checkpoint?.format)
+      } version ${JSON.stringify(checkpoint?.formatVersion)}`,
+    );
+  }
+  if (checkpoint.fingerprint !== fingerprint) {
+    throw new RangeError(
+      `train(): the checkpoint in resume is of another run; expected options, data size and parameters ` +
+        `${fingerprint}, got ${checkpoint.fingerprint}`,
+    );
+  }
+  const size = variables.reduce((n, v) => n + v.size, 0);
+  const split = (flat: Float32Array<ArrayBuffer>): TfTensor[] => {
+    let offset = 0;
+    return variables.map((v) => {
+      const t = tf.tensor(flat.subarray(offset, offset + v.size), v.shape, "float32");
+      offset += v.size;
+      return t;
+    });
+  };
+  const params = split(floatsFromBase64(checkpoint.params, size, "params"));
+  variables.forEach((v, i) => v.assign(params[i]!));
+  tf.dispose(params);
+  optimizer.restore({
+    step: checkpoint.adamStep,
+    m: floatsFromBase64(checkpoint.adamM, size, "adamM"),
+    v: floatsFromBase64(checkpoint.adamV, size, "adamV"),
+  });
+  if (checkpoint.bestEpoch === 0) return { epoch: 0, loss: Infinity, weights: null };
+  const weights = checkpoint.bestParams === null
+    ? variables.map((v) => tf.clone(v))
+    : split(floatsFromBase64(checkpoint.bestParams, size, "bestParams"));
+  return { epoch: checkpoint.bestEpoch, loss: checkpoint.bestLoss!, weights };
 }

@@ -249,3 +249,71 @@ Deno.test("train() stops when its signal is aborted and keeps the best finished 
   assert.equal(whole.interrupted, false);
   disposeModel(model);
 });
+
+Deno.test("train() resumed from a checkpoint gives the same weights and history to the bit as a run that never stopped", async () => {
+  const validation: Sequences = { items: [[1, 2, 4], [3, 5, 1, 2]] };
+  const options = {
+    epochs: 12,
+    batchSize: 3,
+    learningRate: 0.05,
+    seed: 5,
+    validation,
+    patience: 3,
+  } as const;
+  const weightsOf = (m: ReturnType<typeof createEfa>): number[][] =>
+    Object.values(m.params).map((v) => Array.from(v.dataSync()));
+  const strip = (h: readonly EpochInfo[]) => h.map(({ seconds: _, ...rest }) => rest);
+
+  const whole = createEfa(efaConfig(SMALL), { seed: 2 });
+  const saved: string[] = [];
+  const uninterrupted = await train(whole, BASKETS, {
+    ...options,
+    checkpoint: { save: (c) => void saved.push(JSON.stringify(c)) },
+  });
+  assert.equal(saved.length, uninterrupted.history.length, "a checkpoint after every epoch");
+
+  // Best at epoch 3, patience out at 6: a checkpoint of epoch 4 holds the best weights apart.
+  assert.deepEqual(saved.map((c) => JSON.parse(c).bestEpoch), [1, 2, 3, 3, 3, 3]);
+  assert.equal(uninterrupted.stoppedEarly, true);
+  assert.equal(JSON.parse(saved[3]!).bestParams === null, false);
+  // Stopped after epoch 4 (say, killed), then resumed in a new process: a fresh model of another seed.
+  const before = tf.memory().numTensors;
+  const resumed = createEfa(efaConfig(SMALL), { seed: 99 });
+  const later: number[] = [];
+  const result = await train(resumed, BASKETS, {
+    ...options,
+    resume: JSON.parse(saved[3]!),
+    checkpoint: { save: (c) => void later.push(c.epoch), everySeconds: 3600 },
+  });
+  assert.deepEqual(weightsOf(resumed), weightsOf(whole));
+  assert.deepEqual(strip(result.history), strip(uninterrupted.history));
+  assert.equal(result.bestEpoch, uninterrupted.bestEpoch);
+  assert.equal(result.bestLoss, uninterrupted.bestLoss);
+  assert.equal(result.stoppedEarly, uninterrupted.stoppedEarly);
+  assert.deepEqual(later, [result.history.length], "everySeconds: only the last epoch's save");
+  disposeModel(resumed);
+  assert.equal(tf.memory().numTensors, before, "no tensors leak");
+
+  // A checkpoint of the finished run: nothing left to train, the same result.
+  const done = createEfa(efaConfig(SMALL), { seed: 3 });
+  const again = await train(done, BASKETS, { ...options, resume: JSON.parse(saved.at(-1)!) });
+  assert.deepEqual(weightsOf(done), weightsOf(whole));
+  assert.equal(again.history.length, uninterrupted.history.length);
+  assert.equal(again.stoppedEarly, true);
+  disposeModel(done);
+
+  // Another run's checkpoint is refused, naming what differs.
+  const other = createEfa(efaConfig(SMALL), { seed: 2 });
+  await assert.rejects(
+    train(other, BASKETS, { ...options, learningRate: 0.03, resume: JSON.parse(saved[0]!) }),
+    (e: unknown) =>
+      e instanceof RangeError && /checkpoint in resume is of another run/.test(e.message) &&
+      /"learningRate":0.03/.test(e.message),
+  );
+  await assert.rejects(
+    train(other, BASKETS, { ...options, resume: { format: "nope" } as never }),
+    TypeError,
+  );
+  disposeModel(other);
+  disposeModel(whole);
+});
