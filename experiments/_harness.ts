@@ -101,6 +101,12 @@ export interface RunOptions {
    * configuration, and so the checkpoint, stay the table's (`--models`).
    */
   readonly models?: readonly string[];
+  /**
+   * Threads per training process (`--threads`, default 1; `TrainOptions.threads`):
+   * 2 computes part of each step in a worker, the same numbers to the bit.
+   * One process on two cores: 2; two processes: 1 each.
+   */
+  readonly threads?: 1 | 2;
 }
 
 /** One row of a results CSV. */
@@ -535,6 +541,8 @@ export function seedRows(
 export interface TableConfig {
   /** Seeds; each model is trained once per seed. */
   readonly seeds: readonly number[];
+  /** Other seeds for single models by name (for example one seed of a model that trains for hours). */
+  readonly seedsByModel?: Readonly<Record<string, readonly number[]>>;
   /** Maximum epochs (`null`: the paper's). */
   readonly epochs: number | null;
   /** Early-stopping patience (`null`: the paper's). */
@@ -555,6 +563,11 @@ export interface TableConfig {
   readonly overrides?: Readonly<Record<string, Partial<PaperTraining>>>;
 }
 
+/** The seeds a model is trained with under a configuration. */
+export function seedsOf(config: TableConfig, name: string): readonly number[] {
+  return config.seedsByModel?.[name] ?? config.seeds;
+}
+
 /** The training settings of one model under a configuration. */
 export function trainingOf(config: TableConfig, spec: PaperModel): PaperTraining {
   return {
@@ -562,6 +575,7 @@ export function trainingOf(config: TableConfig, spec: PaperModel): PaperTraining
     batchSize: spec.training.batchSize,
     epochs: config.epochs ?? spec.training.epochs,
     patience: config.patience ?? spec.training.patience,
+    ...(spec.training.draw === undefined ? {} : { draw: spec.training.draw }),
     ...config.overrides?.[spec.name],
   };
 }
@@ -657,6 +671,7 @@ export async function runTable(
   const names = new Set(all.map((m) => m.spec.name));
   const named = [
     ...Object.keys(config.overrides ?? {}),
+    ...Object.keys(config.seedsByModel ?? {}),
     ...config.models ?? [],
     ...options.models ?? [],
   ];
@@ -670,7 +685,7 @@ export async function runTable(
   }
   const models = all.filter((m) => config.models === null || config.models.includes(m.spec.name));
   const jobs: (Job & { readonly tableModel: TableModel })[] = models.flatMap((m) =>
-    config.seeds.map((seed) => ({
+    seedsOf(config, m.spec.name).map((seed) => ({
       key: `${m.spec.name}/seed=${seed}`,
       model: m.spec.model,
       direction: m.direction,
@@ -703,6 +718,7 @@ export async function runTable(
       seed: job.seed,
       validation,
       onEpoch,
+      threads: options.threads ?? 1,
       // A killed run loses at most a minute of training (and always keeps its last epoch).
       checkpoint: { save: checkpoint.save, everySeconds: 60 },
       ...(checkpoint.resume === undefined ? {} : { resume: checkpoint.resume }),
@@ -715,7 +731,7 @@ export async function runTable(
       ...table.extraMetrics?.(model, { ...data, test }),
     };
     const figureData = table.figureData?.(model, { ...data, test });
-    const save = mode === "full" && job.seed === config.seeds[0] &&
+    const save = mode === "full" && job.seed === seedsOf(config, spec.name)[0] &&
       countParameters(model.params) <= MAX_SAVED_PARAMETERS;
     if (save) {
       const url = savedModelUrl(table.name, spec.name, job.variant, options.resultsDir);
@@ -739,7 +755,7 @@ export async function runTable(
   };
   const rows = (results: Record<string, JobResult>): ResultRow[] =>
     models.flatMap((m) => {
-      const runs = config.seeds.map((seed) => ({
+      const runs = seedsOf(config, m.spec.name).map((seed) => ({
         seed,
         result: results[`${m.spec.name}/seed=${seed}`]!,
       }));

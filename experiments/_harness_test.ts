@@ -7,6 +7,7 @@ import {
   runJobs,
   runTable,
   savedModelUrl,
+  seedsOf,
   type TableConfig,
   type TableDefinition,
   type TableModel,
@@ -333,6 +334,17 @@ Deno.test("trainingOf: a model's override beats the table-wide settings, which b
     patience: 10,
   });
   assert.deepEqual(trainingOf(overridden, fakeSpec("fm_k1")).batchSize, 256);
+  // What a step draws is part of the paper's training, kept unless overridden.
+  const drawing = { ...spec, training: { ...spec.training, draw: "examples" as const } };
+  assert.equal(trainingOf(tableWide, drawing).draw, "examples");
+  const redrawn = { ...baseConfig, overrides: { fm_k5: { draw: "sequences" as const } } };
+  assert.equal(trainingOf(redrawn, drawing).draw, "sequences");
+});
+
+Deno.test("seedsOf: a model's own seeds beat the table's", () => {
+  const config = { ...baseConfig, seeds: [1, 2, 3], seedsByModel: { fm_k5: [7] } };
+  assert.deepEqual(seedsOf(config, "fm_k5"), [7]);
+  assert.deepEqual(seedsOf(config, "fm_k1"), [1, 2, 3]);
 });
 
 Deno.test("runTable rejects a configuration that names a model the table does not have", async () => {

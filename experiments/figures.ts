@@ -79,7 +79,10 @@ export function modelLabel(name: string): string {
 
 interface TableJson {
   readonly mode: string;
-  readonly config: { readonly seeds: readonly number[] };
+  readonly config: {
+    readonly seeds: readonly number[];
+    readonly seedsByModel?: Readonly<Record<string, readonly number[]>>;
+  };
   readonly environment: { readonly backend: string; readonly gitCommit: string };
   readonly jobs: Record<
     string,
@@ -146,13 +149,18 @@ function overSeeds(
 }
 
 function provenance(json: TableJson): string {
-  const seeds = json.config.seeds.length;
+  const count = (n: number): string => `${n} seed${n === 1 ? "" : "s"}`;
+  const others = Object.entries(json.config.seedsByModel ?? {}).map(([name, seeds]) =>
+    `${modelLabel(name)}: ${seeds.length}`
+  );
   const commits = json.environment.gitCommit.split(" ").map((c) =>
     c.slice(0, 7) + (c.endsWith("+dirty") ? "+dirty" : "")
   );
-  return `${seeds} seed${seeds === 1 ? "" : "s"}; ${json.environment.backend} backend; commit${
-    commits.length === 1 ? "" : "s"
-  } ${commits.join(", ")}`;
+  return `${count(json.config.seeds.length)}${
+    others.length === 0 ? "" : ` (${others.join(", ")})`
+  }; ${json.environment.backend} backend; commit${commits.length === 1 ? "" : "s"} ${
+    commits.join(", ")
+  }`;
 }
 
 function learningCurves(table: string): FigureDefinition {

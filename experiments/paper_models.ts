@@ -172,10 +172,10 @@ export function temperatureFm(
   }, training);
 }
 
-/** The notebooks' temperature training: full batch, lr 1e-3, 2,000 epochs (no lag); batch 128, 200 epochs (lags). */
+/** The notebooks' temperature training: full batch, lr 1e-3, 2,000 epochs (no lag); batches of 128 examples drawn at random (Keras' shuffled batches), 200 epochs (lags). */
 export const TEMPERATURE_TRAINING = {
   noLag: { learningRate: 1e-3, batchSize: 10_000, epochs: 2000, patience: Infinity },
-  lag: { learningRate: 1e-3, batchSize: 128, epochs: 200, patience: Infinity },
+  lag: { learningRate: 1e-3, batchSize: 128, epochs: 200, patience: Infinity, draw: "examples" },
 } as const satisfies Record<string, PaperTraining>;
 
 /** The k nearest other cities of each city (great-circle distance), by city id; row 0 empty. */

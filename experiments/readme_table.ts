@@ -37,6 +37,7 @@ interface CommittedResults {
   /** `<table>.json`: seeds, training seconds, environment and jobs. */
   meta: {
     seeds: number[];
+    config?: { seedsByModel?: Record<string, number[]> };
     trainingSeconds: number;
     environment: { backend: string; gitCommit: string };
     jobs: Record<string, unknown>;
@@ -88,7 +89,11 @@ export async function resultsSection(): Promise<string> {
       return row === undefined ? undefined : col(row, "value");
     };
     out.push(
-      `**${table}** (${meta.seeds.length} seed${meta.seeds.length > 1 ? "s" : ""}, ${
+      `**${table}** (${meta.seeds.length} seed${meta.seeds.length > 1 ? "s" : ""}${
+        Object.entries(meta.config?.seedsByModel ?? {}).map(([name, seeds]) =>
+          `, ${name}: ${seeds.length}`
+        ).join("")
+      }, ${
         Math.round(meta.trainingSeconds / 60)
       } min of training on ${meta.environment.backend}, commit ${meta.environment.gitCommit}):`,
       "",
