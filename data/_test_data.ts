@@ -1,3 +1,6 @@
+/** Why a test that reads downloaded data is skipped, in its name. */
+export const NEEDS_DATA = "needs the downloaded data sets: set EFA_DATA_DIR, see data/README.md";
+
 /** Where the data tests read real files: EFA_DATA_DIR, else ../shared/data beside the repo. */
 export function testDataRoot(): string | undefined {
   const candidates = [
@@ -13,4 +16,13 @@ export function testDataRoot(): string | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * The name and `ignore` of a test that reads the downloaded data sets: without
+ * them it is skipped, and its name says why.
+ */
+export function withData(name: string): { name: string; ignore: boolean } {
+  const missing = testDataRoot() === undefined;
+  return { name: missing ? `${name} (skipped: ${NEEDS_DATA})` : name, ignore: missing };
 }

@@ -11,12 +11,11 @@ import {
   parseProductIdMap,
   preprocessKaggle,
 } from "./instacart.ts";
-import { testDataRoot } from "./_test_data.ts";
+import { testDataRoot, withData } from "./_test_data.ts";
 import { countTargets } from "./prepared.ts";
 import { parseCities } from "./temperature.ts";
 
 const root = testDataRoot();
-const ignore = root === undefined;
 const options = { dataDir: root ?? "", download: false };
 
 Deno.test("synthetic: 10,000 users, user 1 exact, 28,125 / 9,375 / 12,500 predictions", async () => {
@@ -32,7 +31,7 @@ Deno.test("synthetic: 10,000 users, user 1 exact, 28,125 / 9,375 / 12,500 predic
 });
 
 Deno.test(
-  { name: "movielens_exp1: 902 users, 13,757 ratings, the index/id split quirk", ignore },
+  withData("movielens_exp1: 902 users, 13,757 ratings, the index/id split quirk"),
   async () => {
     const data = await loadDataset("movielens_exp1", options);
     assert.equal(
@@ -46,7 +45,7 @@ Deno.test(
 );
 
 Deno.test(
-  { name: "movielens_exp2: 893 users, 12,465 ratings, per-example validation", ignore },
+  withData("movielens_exp2: 893 users, 12,465 ratings, per-example validation"),
   async () => {
     const data = await loadDataset("movielens_exp2", options);
     assert.equal(
@@ -60,8 +59,7 @@ Deno.test(
 );
 
 Deno.test({
-  name: "instacart: 24,781 / 1,433 orders, 206,450 / 68,895 predictions, product names",
-  ignore,
+  ...withData("instacart: 24,781 / 1,433 orders, 206,450 / 68,895 predictions, product names"),
 }, async () => {
   const data = await loadDataset("instacart", { ...options, productNames: true });
   assert.equal(
@@ -84,8 +82,9 @@ Deno.test({
 });
 
 Deno.test({
-  name: "instacart: the Kaggle preprocessing reproduces the processed rows of the head samples",
-  ignore,
+  ...withData(
+    "instacart: the Kaggle preprocessing reproduces the processed rows of the head samples",
+  ),
 }, async () => {
   const head = `${root}/instacart/kaggle-head`;
   const prior = parseOrderProducts(
@@ -138,8 +137,7 @@ Deno.test("temperature: 18,941 rows, 44 cities, 17,732 rows, 8,184 / 5,456 / 4,0
 });
 
 Deno.test({
-  name: "temperature: the Kaggle file and the committed slices give the same data",
-  ignore,
+  ...withData("temperature: the Kaggle file and the committed slices give the same data"),
 }, async () => {
   // The shared data keep the Kaggle-format file under another name: link it where the loader looks.
   const dir = await Deno.makeTempDir();

@@ -72,6 +72,33 @@ export const DATA_FILES = {
   },
 } as const satisfies Record<string, DataFile>;
 
+/**
+ * A data file that is not on disk and cannot be fetched now (Kaggle-only,
+ * downloads switched off, or the download failed). Its message says what to
+ * get from where and where to put it; `path` is where it was looked for.
+ *
+ * @example Skip a data set that is not there
+ * ```ts
+ * import { DATA_FILES, dataFile, MissingDataError } from "./source.ts";
+ * try {
+ *   await dataFile(DATA_FILES.movielensRatings, { download: false });
+ * } catch (error) {
+ *   if (!(error instanceof MissingDataError)) throw error;
+ *   console.log(`skipped: ${error.message}`);
+ * }
+ * ```
+ */
+export class MissingDataError extends Error {
+  /** Where the file was looked for. */
+  readonly path: string;
+  /** Builds the error for a file at `path`. */
+  constructor(path: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "MissingDataError";
+    this.path = path;
+  }
+}
+
 /** Options shared by the resolver and the loaders. */
 export interface DataOptions {
   /** The data root (`--data-dir`); wins over `EFA_DATA_DIR` and the cache directory. */
@@ -191,17 +218,34 @@ export async function dataFile(file: DataFile, options: DataOptions = {}): Promi
   if (!(await exists(path))) {
     const source = file.source;
     if (source.kind === "kaggle") {
-      throw new Error(
+      throw new MissingDataError(
+        path,
         `Missing data file ${path}. It is only available from Kaggle (a free login is needed): download "${source.file}" from ${source.page}, unpack it, and put it at ${path}; or point --data-dir or EFA_DATA_DIR at a folder that has ${file.path}`,
       );
     }
     if (options.download === false) {
-      throw new Error(
-        `Missing data file ${path} (downloads are switched off): get it from ${source.url}`,
+      throw new MissingDataError(
+        path,
+        `Missing data file ${path} (downloads are switched off): get it from ${source.url}${
+          source.kind === "zip" ? ` (the file ${source.member} in it)` : ""
+        } and put it at ${path}; or point --data-dir or EFA_DATA_DIR at a folder that has ${file.path}`,
       );
     }
     await Deno.mkdir(parentOf(path), { recursive: true });
-    let bytes = await download(source.url, options);
+    let bytes: Uint8Array;
+    try {
+      bytes = await download(source.url, options);
+    } catch (error) {
+      throw new MissingDataError(
+        path,
+        `${
+          error instanceof Error ? error.message : error
+        }. Missing data file ${path}: get it from ${source.url}${
+          source.kind === "zip" ? ` (the file ${source.member} in it)` : ""
+        } and put it at ${path}; or point --data-dir or EFA_DATA_DIR at a folder that has ${file.path}`,
+        { cause: error },
+      );
+    }
     if (source.kind === "zip") {
       const md5 = createHash("md5").update(bytes).digest("hex");
       if (md5 !== source.md5) throw checksumError(source.url, source.md5, md5, "MD5");

@@ -7,11 +7,17 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { zipSync } from "fflate";
-import { testDataRoot } from "./_test_data.ts";
-import { cacheDirectory, DATA_FILES, type DataFile, dataFile, dataRoot } from "./source.ts";
+import { testDataRoot, withData } from "./_test_data.ts";
+import {
+  cacheDirectory,
+  DATA_FILES,
+  type DataFile,
+  dataFile,
+  dataRoot,
+  MissingDataError,
+} from "./source.ts";
 
 const root = testDataRoot();
-const ignore = root === undefined;
 const TRAIN = "instacart/processed/data_train_final.csv";
 
 /** The MovieLens zip the test server serves: built once, with a fixed timestamp, so its MD5 is stable. */
@@ -74,7 +80,7 @@ function entry(base: string, path: string, sha256: string, prefix = "files"): Da
   return { path, sha256, source: { kind: "url", url: `${base}/${prefix}/${path}` } };
 }
 
-Deno.test({ name: "dataFile() downloads, verifies and then reuses a file", ignore }, async () => {
+Deno.test(withData("dataFile() downloads, verifies and then reuses a file"), async () => {
   const dir = await Deno.makeTempDir();
   try {
     await withServer(async (base, requests) => {
@@ -94,8 +100,7 @@ Deno.test({ name: "dataFile() downloads, verifies and then reuses a file", ignor
 });
 
 Deno.test({
-  name: "dataFile() refuses a wrong checksum, naming both sums, and leaves no file",
-  ignore,
+  ...withData("dataFile() refuses a wrong checksum, naming both sums, and leaves no file"),
 }, async () => {
   const dir = await Deno.makeTempDir();
   try {
@@ -120,7 +125,7 @@ Deno.test({
 });
 
 Deno.test(
-  { name: "dataFile() fails cleanly when the connection drops mid-download", ignore },
+  withData("dataFile() fails cleanly when the connection drops mid-download"),
   async () => {
     const dir = await Deno.makeTempDir();
     try {
@@ -145,8 +150,7 @@ Deno.test(
 );
 
 Deno.test({
-  name: "dataFile() unpacks MovieLens from its zip after checking the zip's MD5",
-  ignore,
+  ...withData("dataFile() unpacks MovieLens from its zip after checking the zip's MD5"),
 }, async () => {
   const dir = await Deno.makeTempDir();
   try {
@@ -187,6 +191,36 @@ Deno.test("dataFile() says exactly what to download from Kaggle and where to put
       () => dataFile(DATA_FILES.instacartTrain, { dataDir: dir, download: false }),
       /downloads are switched off/,
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("dataFile(): a file that cannot be had now is a MissingDataError naming its path and source", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const kaggle = await dataFile(DATA_FILES.instacartProducts, { dataDir: dir }).catch((e) => e);
+    assert.ok(kaggle instanceof MissingDataError);
+    assert.equal(kaggle.path, `${dir}/instacart/kaggle/products.csv`);
+    const off = await dataFile(DATA_FILES.movielensRatings, { dataDir: dir, download: false })
+      .catch((e) => e);
+    assert.ok(off instanceof MissingDataError);
+    assert.equal(
+      off.message,
+      `Missing data file ${dir}/movielens/ml-100k/u.data (downloads are switched off): get it from ` +
+        `https://files.grouplens.org/datasets/movielens/ml-100k.zip (the file ml-100k/u.data in it) and put it at ` +
+        `${dir}/movielens/ml-100k/u.data; or point --data-dir or EFA_DATA_DIR at a folder that has movielens/ml-100k/u.data`,
+    );
+    // Offline: the fetch itself fails.
+    const offline: typeof fetch = () => Promise.reject(new TypeError("fetch failed"));
+    const failed = await dataFile(DATA_FILES.movielensRatings, { dataDir: dir, fetch: offline })
+      .catch((e) => e);
+    assert.ok(failed instanceof MissingDataError);
+    assert.match(
+      failed.message,
+      /^Download of https:\/\/files\.grouplens\.org\/datasets\/movielens\/ml-100k\.zip failed: fetch failed\. Missing data file .*\/movielens\/ml-100k\/u\.data: get it from /,
+    );
+    assert.ok(failed.cause instanceof Error);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

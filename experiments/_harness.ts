@@ -91,6 +91,8 @@ export interface RunOptions {
   readonly force?: boolean;
   /** The data root (`--data-dir`). */
   readonly dataDir?: string;
+  /** Download missing data files that have a public source (default true; `--offline`: false). */
+  readonly download?: boolean;
   /** Where results go (default `experiments/results/`). */
   readonly resultsDir?: URL;
   /** No progress output. */

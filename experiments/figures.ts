@@ -29,6 +29,7 @@ import {
 import { attentionWeights, disposeModel, loadModel, type Model } from "../mod.ts";
 import { param } from "../lib/_ops.ts";
 import { loadDataset, type LoadOptions, loadTemperature } from "../data/load.ts";
+import { MissingDataError } from "../data/source.ts";
 import { writeAtomically } from "../lib/_io.ts";
 import { savedModelUrl } from "./_harness.ts";
 import type { CityError, RuleSummary } from "./tables.ts";
@@ -45,6 +46,8 @@ export type FigureOutput =
 /** One figure of the package: its file name and how to build it (`null` when its inputs are missing). */
 export interface FigureDefinition {
   readonly name: string;
+  /** Whether it reads a data set that has to be downloaded (Instacart's product names). */
+  readonly readsDownloadedData?: boolean;
   readonly build: (options: LoadOptions) => Promise<FigureOutput | null>;
 }
 
@@ -369,6 +372,7 @@ export function abbreviate(name: string): string {
 function instacartAttention(basket: 0 | 1, layer: 0 | 1): FigureDefinition {
   return {
     name: `instacart_attention_basket${basket === 0 ? "A" : "B"}_layer${layer + 1}`,
+    readsDownloadedData: true,
     build: async (options) => {
       const model = await instacartModel("efa_unidirectional");
       if (model === null) return null;
@@ -454,6 +458,7 @@ function instacartEmbedding(part: "query" | "key" | "value", head: 0 | 1): Figur
 
 const instacartSimilarItems: FigureDefinition = {
   name: "instacart_similar_items",
+  readsDownloadedData: true,
   build: async (options) => {
     const data = await instacartWithNames(options);
     const sections: string[] = [];
@@ -580,7 +585,15 @@ export async function writeFigures(options: LoadOptions = {}, only?: string): Pr
   for (const figure of FIGURES) {
     if (only !== undefined && figure.name !== only) continue;
     const start = performance.now();
-    const out = await renderFigure(figure, options);
+    let out: string | null;
+    try {
+      out = await renderFigure(figure, options);
+    } catch (error) {
+      if (!(error instanceof MissingDataError)) throw error;
+      // deno-lint-ignore no-console -- progress of the script
+      console.log(`skipped ${figure.name}: ${error.message}`);
+      continue;
+    }
     const file = figureFile(figure);
     if (out === null) {
       // deno-lint-ignore no-console -- progress of the script

@@ -1,4 +1,4 @@
-// deno-lint-ignore-file no-console -- the command's output
+// deno-lint-ignore-file no-console -- the command's output (default printers)
 /**
  * `deno task reproduce`: regenerates every table of the paper in sequence,
  * writing `experiments/results/<table>.csv` (`.quick.csv` with `--quick`) and
@@ -25,86 +25,165 @@
  */
 import { parseArgs } from "node:util";
 import { parseTable } from "../lib/_csv.ts";
+import { MissingDataError } from "../data/source.ts";
 import { type Mode, type RunOptions, runTable } from "./_harness.ts";
 import { writeFigures } from "./figures.ts";
 import type { TableName } from "./paper.ts";
 import { TABLES } from "./tables.ts";
 
-function summary(csvText: string): string[] {
+/** One line per row compared with the paper (quick rows: ours only, as smoke checks). */
+function comparedRows(csvText: string, mode: Mode): string[] {
   const table = parseTable(csvText, { file: "results.csv" });
   const at = (row: readonly string[], name: string): string =>
     row[table.columns.indexOf(name)] ?? "";
-  return table.rows.filter((r) => at(r, "paper") !== "").map((r) =>
-    `  ${`${at(r, "model")} ${at(r, "direction")} ${at(r, "variant")}`.trim().padEnd(34)} ${
-      at(r, "metric").padEnd(22)
-    } ` +
-    `ours ${Number(at(r, "value")).toFixed(4)}  paper ${Number(at(r, "paper")).toFixed(4)}  delta ${
+  return table.rows.filter((r) => at(r, "paper") !== "").map((r) => {
+    const head = `  ${
+      `${at(r, "model")} ${at(r, "direction")} ${at(r, "variant")}`.trim().padEnd(34)
+    } ${at(r, "metric").padEnd(22)} ours ${Number(at(r, "value")).toFixed(4)}`;
+    if (mode === "quick") return `${head}  (smoke check)`;
+    return `${head}  paper ${Number(at(r, "paper")).toFixed(4)}  delta ${
       Number(at(r, "delta")).toFixed(4)
-    }  ${at(r, "within") === "true" ? "within" : "OUTSIDE"} tolerance`
-  );
+    }  ${at(r, "within") === "true" ? "within" : "OUTSIDE"} tolerance`;
+  });
 }
 
-if (import.meta.main) {
+/** What happened to each table of a run. */
+export interface RunSummary {
+  readonly done: string[];
+  readonly skipped: string[];
+  readonly unfinished: string[];
+}
+
+/** The closing line of a run, and its exit code (0 only when every table was written). */
+export function closing(summary: RunSummary): { line: string; code: number } {
+  const parts = [
+    `${summary.done.length} table${summary.done.length === 1 ? "" : "s"} done`,
+    ...(summary.skipped.length === 0
+      ? []
+      : [`${summary.skipped.length} skipped for missing data (${summary.skipped.join(", ")})`]),
+    ...(summary.unfinished.length === 0 ? [] : [
+      `${summary.unfinished.length} left to another process or a later run (${
+        summary.unfinished.join(", ")
+      })`,
+    ]),
+  ];
+  const code = summary.skipped.length + summary.unfinished.length === 0 ? 0 : 1;
+  return { line: `reproduce: ${parts.join(", ")}`, code };
+}
+
+/**
+ * Runs `deno task reproduce` with these arguments, printing to `print`
+ * (errors to `printError`); resolves to the exit code: 0 when every table
+ * asked for was written, 1 when some were skipped for missing data or left
+ * unfinished, 2 for bad arguments.
+ */
+export async function reproduce(
+  args: readonly string[],
+  print: (line: string) => void = console.log,
+  printError: (line: string) => void = console.error,
+): Promise<number> {
   const { values } = parseArgs({
+    args: [...args],
     options: {
       quick: { type: "boolean", default: false },
       force: { type: "boolean", default: false },
       only: { type: "string" },
       "data-dir": { type: "string" },
+      "results-dir": { type: "string" },
+      offline: { type: "boolean", default: false },
+      quiet: { type: "boolean", default: false },
       models: { type: "string" },
       threads: { type: "string", default: "1" },
       help: { type: "boolean", default: false },
     },
   });
   if (values.help) {
-    console.log(
-      `usage: deno task reproduce [--quick] [--only=TABLE] [--models=NAME,...] [--force] [--data-dir=DIR] [--threads=1|2]\ntables: ${
-        Object.keys(TABLES).join(", ")
-      }`,
+    print(
+      `usage: deno task reproduce [--quick] [--only=TABLE,...] [--models=NAME,...] [--force] [--threads=1|2]
+                         [--data-dir=DIR] [--offline] [--results-dir=DIR] [--quiet]
+  --quick        small configurations of every table (minutes): a smoke check, always rerun
+  --only         these tables; --models: only these models of one table in this process
+  --force        rerun tables whose results exist
+  --threads=2    one process on two cores (same numbers to the bit)
+  --data-dir     the data root (default EFA_DATA_DIR, then the cache directory)
+  --offline      never download: tables whose data is missing are skipped
+  --results-dir  where results and checkpoints go (default experiments/results/)
+  --quiet        no per-epoch progress
+tables: ${Object.keys(TABLES).join(", ")}`,
     );
-    Deno.exit(0);
+    return 0;
   }
   const names = values.only === undefined ? Object.keys(TABLES) : values.only.split(",");
   for (const name of names) {
     if (!(name in TABLES)) {
-      console.error(
+      printError(
         `reproduce: unknown table ${JSON.stringify(name)}; expected one of ${
           Object.keys(TABLES).join(", ")
         }`,
       );
-      Deno.exit(2);
+      return 2;
     }
   }
   if (values.models !== undefined && names.length !== 1) {
-    console.error("reproduce: --models needs one table (--only=TABLE)");
-    Deno.exit(2);
+    printError("reproduce: --models needs one table (--only=TABLE)");
+    return 2;
   }
   if (values.threads !== "1" && values.threads !== "2") {
-    console.error(`reproduce: --threads must be 1 or 2, got ${JSON.stringify(values.threads)}`);
-    Deno.exit(2);
+    printError(`reproduce: --threads must be 1 or 2, got ${JSON.stringify(values.threads)}`);
+    return 2;
   }
   const mode: Mode = values.quick ? "quick" : "full";
+  const resultsDir = values["results-dir"] === undefined
+    ? undefined
+    : new URL(`${values["results-dir"].replace(/\/?$/, "/")}`, `file://${Deno.cwd()}/`);
   const options: RunOptions = {
-    force: values.force,
+    // A quick run is a smoke check of the code as it is now: it always runs.
+    force: values.force || mode === "quick",
     ...(values["data-dir"] === undefined ? {} : { dataDir: values["data-dir"] }),
+    ...(values.offline ? { download: false } : {}),
+    ...(resultsDir === undefined ? {} : { resultsDir }),
     ...(values.models === undefined ? {} : { models: values.models.split(",") }),
     threads: values.threads === "2" ? 2 : 1,
+    quiet: values.quiet,
   };
+  if (mode === "quick") {
+    print(
+      "reproduce --quick: a few sequences and two epochs of every model, to check that the code runs " +
+        "(minutes); its numbers are not comparable with the paper's. The tables: deno task reproduce.",
+    );
+  }
+  const summary: RunSummary = { done: [], skipped: [], unfinished: [] };
   for (const name of names) {
+    const label = `${name}${mode === "quick" ? " (quick)" : ""}`;
     const start = performance.now();
-    const run = await runTable(TABLES[name as TableName], mode, options);
-    const seconds = (performance.now() - start) / 1000;
-    if (!run.finished) {
-      console.log(`${name}${mode === "quick" ? " (quick)" : ""}: left to another process`);
+    let run;
+    try {
+      run = await runTable(TABLES[name as TableName], mode, options);
+    } catch (error) {
+      if (!(error instanceof MissingDataError)) throw error;
+      print(`${label}: skipped, ${error.message}`);
+      summary.skipped.push(name);
       continue;
     }
-    console.log(
-      `${name}${mode === "quick" ? " (quick)" : ""}: ${
+    const seconds = (performance.now() - start) / 1000;
+    if (!run.finished) {
+      print(`${label}: left to another process`);
+      summary.unfinished.push(name);
+      continue;
+    }
+    summary.done.push(name);
+    print(
+      `${label}: ${
         run.skipped ? "unchanged" : `done in ${seconds.toFixed(0)} s`
       }, ${run.csv.pathname}`,
     );
-    for (const line of summary(await Deno.readTextFile(run.csv))) console.log(line);
+    for (const line of comparedRows(await Deno.readTextFile(run.csv), mode)) print(line);
   }
   // The figures draw the full results (the quick ones are too small to look at).
-  if (mode === "full") await writeFigures(options);
+  if (mode === "full" && resultsDir === undefined) await writeFigures(options);
+  const end = closing(summary);
+  print(end.line);
+  return end.code;
 }
+
+if (import.meta.main) Deno.exit(await reproduce(Deno.args));

@@ -45,7 +45,7 @@ function quickConfig(subset: NonNullable<TableConfig["subset"]>): TableConfig {
 
 /** The models of a table that trains every model on one data set; the direction is in the name (`efa_bidirectional`). */
 function oneDataset(
-  load: (options: { dataDir?: string }) => Promise<PreparedDataset>,
+  load: (options: { dataDir?: string; download?: boolean }) => Promise<PreparedDataset>,
   specs: () => PaperModel[],
 ): TableDefinition["models"] {
   return async (options) => {
