@@ -1,120 +1,81 @@
 /**
  * Claims and a lock in the file system, so that several processes running
  * the same table share its models: each process claims a model before
- * training it (a file created with `createNew`), refreshes the claim every
- * epoch, and merges its result into the shared checkpoint under a lock.
+ * training it and merges its result into the shared checkpoint under a lock.
  *
- * A claim is refreshed every minute while its process lives. It is stale, and
- * may be taken over, when it has not been refreshed for {@link STALE_CLAIM_MS},
- * or sooner on Linux when the process can be seen to be gone (`/proc/<pid>`
- * absent; Deno allows that check only with `--allow-all`).
+ * A claim is an open file holding an exclusive OS lock (`Deno.FsFile.tryLock`,
+ * `flock` on Linux and macOS, `LockFileEx` on Windows). The operating system
+ * releases the lock when its process ends, however it ends (Ctrl-C, `kill -9`,
+ * a crash), so a dead process's claim is recognised at once, with no
+ * timeout and no permission beyond reading and writing the results folder.
+ * The file itself holds the holder's pid and start time, for people.
  */
-/** A claim not refreshed for this long is stale (15 min). */
-export const STALE_CLAIM_MS = 15 * 60 * 1000;
-/** How often a held claim is refreshed (1 min). */
-export const REFRESH_CLAIM_MS = 60 * 1000;
 
-interface ClaimRecord {
-  readonly pid: number;
-  readonly since: string;
-}
-
-/** A claim held by this process (refreshed on a timer until released). */
+/** A claim held by this process, until released (or until the process ends). */
 export interface Claim {
-  /** Marks the claim as alive now, synchronously (the timer also does, every {@link REFRESH_CLAIM_MS}, when the event loop is free). */
-  refresh(): Promise<void>;
-  /** Stops the refreshing and gives the claim up. */
+  /** Gives the claim up: removes its file and releases the lock. */
   release(): Promise<void>;
 }
 
-function record(): string {
-  return JSON.stringify(
-    { pid: Deno.pid, since: new Date().toISOString() } satisfies ClaimRecord,
-  );
-}
-
-async function processAlive(pid: number): Promise<boolean | undefined> {
-  if (Deno.build.os !== "linux") return undefined;
-  try {
-    await Deno.stat(`/proc/${pid}`);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    return undefined; // NotCapable without --allow-all
-  }
-}
+const encoder = new TextEncoder();
 
 /**
- * Whether the claim file at `url` belongs to a process that is still running.
- *
- * @param url The claim file.
- * @returns `false` when the file is gone or stale.
- */
-export async function claimIsLive(url: URL): Promise<boolean> {
-  let text: string, modified: Date | null;
-  try {
-    text = await Deno.readTextFile(url);
-    modified = (await Deno.stat(url)).mtime;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-  let holder: ClaimRecord | undefined;
-  try {
-    holder = JSON.parse(text) as ClaimRecord;
-  } catch {
-    holder = undefined; // being written, or torn: judge by its age
-  }
-  if (holder !== undefined) {
-    const alive = await processAlive(holder.pid);
-    if (alive === false) return false;
-  }
-  return modified !== null && Date.now() - modified.getTime() < STALE_CLAIM_MS;
-}
-
-/**
- * Claims the file at `url` for this process, taking over a stale claim.
+ * Claims the file at `url` for this process. A claim file left by a process
+ * that has ended is taken over.
  *
  * @param url The claim file (its directory must exist).
- * @returns The claim, or `null` when a live process holds it.
+ * @returns The claim, or `null` when a running process holds it.
+ * @throws {Error} When the file system cannot lock files.
  */
 export async function tryClaim(url: URL): Promise<Claim | null> {
-  for (let attempt = 0; attempt < 2; attempt++) {
+  for (;;) {
+    const file = await Deno.open(url, { read: true, write: true, create: true });
+    let locked: boolean;
     try {
-      await Deno.writeTextFile(url, record(), { createNew: true });
-      let released = false;
-      // A synchronous write: training keeps the event loop busy for whole
-      // models, so an asynchronous one (and the timer) may not run until the
-      // model ends, and the claim would look stale to other processes.
-      const refresh = (): Promise<void> => {
-        if (released) return Promise.resolve();
-        try {
-          Deno.writeTextFileSync(url, record());
-        } catch { /* the next refresh tries again */ }
-        return Promise.resolve();
-      };
-      const timer = setInterval(refresh, REFRESH_CLAIM_MS);
-      Deno.unrefTimer(timer);
-      return {
-        refresh,
-        release: async () => {
-          released = true;
-          clearInterval(timer);
-          await Deno.remove(url).catch(() => {});
-        },
-      };
+      locked = await file.tryLock(true);
     } catch (error) {
-      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
-      if (await claimIsLive(url)) return null;
-      await Deno.remove(url).catch(() => {});
+      file.close();
+      throw new Error(
+        `Cannot lock ${url.pathname} (claims need file locks in the results folder): ${
+          error instanceof Error ? error.message : error
+        }`,
+        { cause: error },
+      );
     }
+    if (!locked) {
+      file.close();
+      return null;
+    }
+    // Between our open and our lock, the holder may have released the claim
+    // and removed its file: a lock on that file guards nothing, so start again.
+    const held = await file.stat();
+    const current = await Deno.stat(url).catch(() => null);
+    if (current === null || current.ino !== held.ino || current.dev !== held.dev) {
+      file.close();
+      continue;
+    }
+    await file.truncate(0);
+    await file.write(
+      encoder.encode(JSON.stringify({ pid: Deno.pid, since: new Date().toISOString() })),
+    );
+    let released = false;
+    return {
+      release: async () => {
+        if (released) return;
+        released = true;
+        // Removed while still locked, so that no one locks the file on its way out
+        // (Windows cannot remove an open file: there it goes after closing).
+        const removed = await Deno.remove(url).then(() => true, () => false);
+        file.close();
+        if (!removed) await Deno.remove(url).catch(() => {});
+      },
+    };
   }
-  return null;
 }
 
 /**
  * Runs `body` while holding the lock file `url`, waiting for other holders
- * (a lock whose process is gone is taken over).
+ * (a lock whose process has ended is free at once).
  *
  * @param url The lock file (its directory must exist).
  * @param body What to do under the lock.

@@ -77,7 +77,7 @@ export interface JobResult {
 export interface JobCheckpoint {
   /** The checkpoint to resume from, if an earlier run of this job left one. */
   readonly resume?: TrainCheckpoint;
-  /** Saves a checkpoint (atomically) and refreshes the job's claim. */
+  /** Saves a checkpoint (atomically). */
   readonly save: (checkpoint: TrainCheckpoint) => Promise<void>;
 }
 
@@ -323,9 +323,8 @@ export async function runJobs(
     if (claim === null) {
       if (!options.quiet) {
         console.error(
-          `${table}${suffix}: ${job.key} is being trained by another process ` +
-            `(if that process is gone, its claim is taken over 15 min after its last refresh, ` +
-            `or at once when ${claimUrl.pathname} is deleted)`,
+          `${table}${suffix}: ${job.key} is being trained by another running process ` +
+            `(its claim: ${claimUrl.pathname})`,
         );
       }
       continue;
@@ -360,15 +359,11 @@ export async function runJobs(
           modelCheckpoint,
           JSON.stringify({ configHash, codeVersion: code, key: job.key, checkpoint: c }),
         );
-        await claim.refresh();
       },
     };
     // The claim is given up only once the result is in the checkpoint (or the job failed).
     try {
-      results[job.key] = await runJob(job, (info) => {
-        show(info);
-        void claim.refresh();
-      }, checkpoint);
+      results[job.key] = await runJob(job, show, checkpoint);
       if (!options.quiet) {
         if (Deno.stderr.isTerminal()) console.error("");
         const r = results[job.key]!;

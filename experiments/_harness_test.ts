@@ -13,7 +13,7 @@ import {
   type TableModel,
   trainingOf,
 } from "./_harness.ts";
-import { STALE_CLAIM_MS, tryClaim } from "./_claims.ts";
+import { tryClaim, withLock } from "./_claims.ts";
 import type { PaperModel } from "./paper_models.ts";
 
 const jobs: Job[] = [1, 2].map((seed) => ({
@@ -240,32 +240,28 @@ Deno.test("two runs of one table share its models: each model trains once, the r
   });
 });
 
-Deno.test("a claim not refreshed for 15 minutes is taken over, a fresh one is left alone", async () => {
+Deno.test("a claim left by a process that ended is taken over at once, a held one is left alone", async () => {
   await inTempDir(async (dir) => {
     const claims = new URL(".partial/synthetic.quick.claims/", dir);
     await Deno.mkdir(claims, { recursive: true });
-    // A pid above Linux's pid_max (2^22) cannot belong to a running process;
-    // without --allow-all only the claim's age tells.
     const claim = (key: string) => new URL(claimFileName(key), claims);
-    await Deno.writeTextFile(claim("fm/seed=1"), JSON.stringify({ pid: 2 ** 22 + 7, since: "" }));
-    const old = new Date(Date.now() - STALE_CLAIM_MS - 1000);
-    await Deno.utime(claim("fm/seed=1"), old, old);
-    await Deno.writeTextFile(claim("fm/seed=2"), JSON.stringify({ pid: Deno.pid, since: "" }));
+    // What a killed process leaves: the file, whose lock the system released.
+    await Deno.writeTextFile(claim("fm/seed=1"), JSON.stringify({ pid: 123, since: "" }));
+    // A running holder: an open file with the lock (another open of the file cannot take it).
+    const holder = (await tryClaim(claim("fm/seed=2")))!;
     const ran: string[] = [];
-    const run = await runJobs(
-      "synthetic",
-      "quick",
-      {},
-      jobs,
-      (job) => {
-        ran.push(job.key);
-        return Promise.resolve(result(job.seed));
-      },
-      rows,
-      { resultsDir: dir, quiet: true },
-    );
+    const runner = (job: Job) => {
+      ran.push(job.key);
+      return Promise.resolve(result(job.seed));
+    };
+    const options = { resultsDir: dir, quiet: true };
+    const run = await runJobs("synthetic", "quick", {}, jobs, runner, rows, options);
     assert.deepEqual(ran, ["fm/seed=1"]);
-    assert.equal(run.finished, false, "seed 2 is still claimed by a live process");
+    assert.equal(run.finished, false, "seed 2 is still claimed by a running holder");
+    await holder.release();
+    const rerun = await runJobs("synthetic", "quick", {}, jobs, runner, rows, options);
+    assert.deepEqual(ran, ["fm/seed=1", "fm/seed=2"]);
+    assert.equal(rerun.finished, true);
   });
 });
 
@@ -397,16 +393,25 @@ Deno.test("models: a run trains only the named models, a later run the rest, and
   });
 });
 
-Deno.test("a claim's refresh is written at once, without waiting for the event loop", async () => {
+Deno.test("tryClaim: one holder at a time, free again on release or when its file is closed", async () => {
   await inTempDir(async (dir) => {
     const url = new URL("claim", dir);
-    const claim = (await tryClaim(url))!;
-    const old = new Date(Date.now() - STALE_CLAIM_MS - 1000);
-    Deno.utimeSync(url, old, old);
-    void claim.refresh(); // not awaited: training calls it from a synchronous loop
-    assert.ok(Deno.statSync(url).mtime!.getTime() > old.getTime() + 1000);
-    await claim.release();
+    const first = (await tryClaim(url))!;
+    assert.equal(await tryClaim(url), null);
+    assert.equal(JSON.parse(await Deno.readTextFile(url)).pid, Deno.pid);
+    await first.release();
     await assert.rejects(Deno.stat(url), Deno.errors.NotFound);
+    // A holder whose file is closed without a release (as when its process ends).
+    const file = await Deno.open(url, { read: true, write: true, create: true });
+    assert.ok(await file.tryLock(true));
+    assert.equal(await tryClaim(url), null);
+    file.close();
+    const second = (await tryClaim(url))!;
+    await second.release();
+    // withLock waits for the holder, then runs.
+    const third = (await tryClaim(url))!;
+    setTimeout(() => void third.release(), 100);
+    assert.equal(await withLock(url, () => Promise.resolve(7)), 7);
   });
 });
 
