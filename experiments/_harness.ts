@@ -104,6 +104,11 @@ export interface RunOptions {
    */
   readonly models?: readonly string[];
   /**
+   * Train only these jobs (`model/seed=S`, `--jobs`; none: `--merge`) in this
+   * process, as {@link models} does for whole models.
+   */
+  readonly jobs?: readonly string[];
+  /**
    * Threads per training process (`--threads`, default 1; `TrainOptions.threads`):
    * 2 computes part of each step in a worker, the same numbers to the bit.
    * One process on two cores: 2; two processes: 1 each.
@@ -318,6 +323,7 @@ export async function runJobs(
     if (options.models !== undefined && !options.models.includes(job.key.split("/")[0]!)) {
       continue;
     }
+    if (options.jobs !== undefined && !options.jobs.includes(job.key)) continue;
     const claimUrl = new URL(claimFileName(job.key), claims);
     const claim = await tryClaim(claimUrl);
     if (claim === null) {
@@ -649,6 +655,40 @@ export function subset(data: Sequences, count: number): Sequences {
   };
 }
 
+/** The jobs of a configuration: each model once per seed, keyed `model/seed=S`. */
+function jobsOf(
+  config: TableConfig,
+  models: readonly TableModel[],
+): (Job & { readonly tableModel: TableModel })[] {
+  return models.flatMap((m) =>
+    seedsOf(config, m.spec.name).map((seed) => ({
+      key: `${m.spec.name}/seed=${seed}`,
+      model: m.spec.model,
+      direction: m.direction,
+      variant: m.variant,
+      seed,
+      maxEpochs: trainingOf(config, m.spec).epochs,
+      tableModel: m,
+    }))
+  );
+}
+
+/**
+ * The keys of a table's jobs under a mode (`model/seed=S`, in the order
+ * {@link runTable} trains them), for `reproduce --list-jobs`.
+ */
+export async function tableJobKeys(
+  table: TableDefinition,
+  mode: Mode,
+  options: RunOptions = {},
+): Promise<string[]> {
+  const config = table[mode];
+  const models = (await table.models(options)).filter((m) =>
+    config.models === null || config.models.includes(m.spec.name)
+  );
+  return jobsOf(config, models).map((j) => j.key);
+}
+
 /**
  * Runs a table in full or quick mode: trains every model for every seed,
  * tests it, writes the results (see `runJobs`).
@@ -681,17 +721,16 @@ export async function runTable(
     }
   }
   const models = all.filter((m) => config.models === null || config.models.includes(m.spec.name));
-  const jobs: (Job & { readonly tableModel: TableModel })[] = models.flatMap((m) =>
-    seedsOf(config, m.spec.name).map((seed) => ({
-      key: `${m.spec.name}/seed=${seed}`,
-      model: m.spec.model,
-      direction: m.direction,
-      variant: m.variant,
-      seed,
-      maxEpochs: trainingOf(config, m.spec).epochs,
-      tableModel: m,
-    }))
-  );
+  const jobs = jobsOf(config, models);
+  const keys = new Set(jobs.map((j) => j.key));
+  for (const key of options.jobs ?? []) {
+    if (!keys.has(key)) {
+      throw new RangeError(
+        `${table.name}: --jobs names job "${key}", which the table's ${mode} configuration does not have ` +
+          `(expected one of ${[...keys].join(", ")})`,
+      );
+    }
+  }
   const runJob = async (
     job: Job,
     onEpoch: (info: EpochInfo) => void,

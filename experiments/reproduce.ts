@@ -26,7 +26,7 @@
 import { parseArgs } from "node:util";
 import { parseTable } from "../lib/_csv.ts";
 import { MissingDataError } from "../data/source.ts";
-import { type Mode, type RunOptions, runTable } from "./_harness.ts";
+import { type Mode, type RunOptions, runTable, tableJobKeys } from "./_harness.ts";
 import { writeFigures } from "./figures.ts";
 import type { TableName } from "./paper.ts";
 import { TABLES } from "./tables.ts";
@@ -45,6 +45,11 @@ function comparedRows(csvText: string, mode: Mode): string[] {
       Number(at(r, "delta")).toFixed(4)
     }  ${at(r, "within") === "true" ? "within" : "OUTSIDE"} tolerance`;
   });
+}
+
+/** A word for a POSIX shell: as it is when safe, else in single quotes. */
+function shellQuote(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
 /** What happened to each table of a run. */
@@ -93,6 +98,9 @@ export async function reproduce(
       offline: { type: "boolean", default: false },
       quiet: { type: "boolean", default: false },
       models: { type: "string" },
+      jobs: { type: "string" },
+      "list-jobs": { type: "boolean", default: false },
+      merge: { type: "boolean", default: false },
       threads: { type: "string", default: "1" },
       help: { type: "boolean", default: false },
     },
@@ -101,6 +109,7 @@ export async function reproduce(
     print(
       `usage: deno task reproduce [--quick] [--only=TABLE,...] [--models=NAME,...] [--force] [--threads=1|2]
                          [--data-dir=DIR] [--offline] [--results-dir=DIR] [--quiet]
+       deno task reproduce --list-jobs [...]   then each printed command anywhere, then --merge
   --quick        small configurations of every table (minutes): a smoke check, always rerun
   --only         these tables; --models: only these models of one table in this process
   --force        rerun tables whose results exist
@@ -109,6 +118,10 @@ export async function reproduce(
   --offline      never download: tables whose data is missing are skipped
   --results-dir  where results and checkpoints go (default experiments/results/)
   --quiet        no per-epoch progress
+  --list-jobs    print one command per (table, model, seed); each trains its job alone on any
+                 machine that shares the results folder, the last one writes the table
+  --jobs         train only these jobs (model/seed=S) of one table
+  --merge        train nothing: write the tables whose jobs have all finished, list the missing
 tables: ${Object.keys(TABLES).join(", ")}`,
     );
     return 0;
@@ -124,8 +137,14 @@ tables: ${Object.keys(TABLES).join(", ")}`,
       return 2;
     }
   }
-  if (values.models !== undefined && names.length !== 1) {
-    printError("reproduce: --models needs one table (--only=TABLE)");
+  for (const flag of ["models", "jobs"] as const) {
+    if (values[flag] !== undefined && names.length !== 1) {
+      printError(`reproduce: --${flag} needs one table (--only=TABLE)`);
+      return 2;
+    }
+  }
+  if ([values["list-jobs"], values.merge, values.jobs !== undefined].filter(Boolean).length > 1) {
+    printError("reproduce: --list-jobs, --merge and --jobs go one at a time");
     return 2;
   }
   if (values.threads !== "1" && values.threads !== "2") {
@@ -137,15 +156,50 @@ tables: ${Object.keys(TABLES).join(", ")}`,
     ? undefined
     : new URL(`${values["results-dir"].replace(/\/?$/, "/")}`, `file://${Deno.cwd()}/`);
   const options: RunOptions = {
-    // A quick run is a smoke check of the code as it is now: it always runs.
-    force: values.force || mode === "quick",
+    // A quick run is a smoke check of the code as it is now: it always runs (a merge only reads).
+    force: !values.merge && (values.force || mode === "quick"),
     ...(values["data-dir"] === undefined ? {} : { dataDir: values["data-dir"] }),
     ...(values.offline ? { download: false } : {}),
     ...(resultsDir === undefined ? {} : { resultsDir }),
     ...(values.models === undefined ? {} : { models: values.models.split(",") }),
+    ...(values.jobs === undefined ? {} : { jobs: values.jobs.split(",") }),
+    ...(values.merge ? { jobs: [] } : {}),
     threads: values.threads === "2" ? 2 : 1,
     quiet: values.quiet,
   };
+  if (values["list-jobs"]) {
+    // Each command repeats the options that decide what runs and where it goes.
+    const shared = [
+      ...(values.quick ? ["--quick"] : []),
+      ...(values.force ? ["--force"] : []),
+      ...(values["data-dir"] === undefined ? [] : [`--data-dir=${values["data-dir"]}`]),
+      ...(values.offline ? ["--offline"] : []),
+      ...(values["results-dir"] === undefined ? [] : [`--results-dir=${values["results-dir"]}`]),
+      ...(values.threads === "2" ? ["--threads=2"] : []),
+    ].map(shellQuote);
+    let code = 0;
+    for (const name of names) {
+      let keys: string[];
+      try {
+        keys = await tableJobKeys(TABLES[name as TableName], mode, options);
+      } catch (error) {
+        if (!(error instanceof MissingDataError)) throw error;
+        printError(`${name}: skipped, ${error.message}`);
+        code = 1;
+        continue;
+      }
+      const chosen = keys.filter((key) =>
+        options.models === undefined || options.models.includes(key.split("/")[0]!)
+      );
+      for (const key of chosen) {
+        print(
+          ["deno", "task", "reproduce", `--only=${name}`, shellQuote(`--jobs=${key}`), ...shared]
+            .join(" "),
+        );
+      }
+    }
+    return code;
+  }
   if (mode === "quick") {
     print(
       "reproduce --quick: a few sequences and two epochs of every model, to check that the code runs " +
@@ -167,7 +221,21 @@ tables: ${Object.keys(TABLES).join(", ")}`,
     }
     const seconds = (performance.now() - start) / 1000;
     if (!run.finished) {
-      print(`${label}: left to another process`);
+      const asked = options.jobs ?? [];
+      if (values.jobs !== undefined && asked.every((key) => run.results[key] !== undefined)) {
+        // A cluster job: its part is done; the table's last job (or --merge) writes the table.
+        print(`${label}: ${asked.join(" ")} done; the table is written with its last job`);
+        continue;
+      }
+      if (values.merge) {
+        const keys = await tableJobKeys(TABLES[name as TableName], mode, options);
+        const missing = keys.filter((key) => run.results[key] === undefined);
+        print(
+          `${label}: not merged, ${missing.length} of ${keys.length} jobs missing: ${
+            missing.join(" ")
+          }`,
+        );
+      } else print(`${label}: left to another process`);
       summary.unfinished.push(name);
       continue;
     }
