@@ -449,10 +449,19 @@ function showAttentionSpread(
 }
 
 /** The validation loss beside the simple baselines on the same sequences, so a user sees whether EFA learned. */
-function showBaselines(held: HeldOutReport, out: (s: string) => void): void {
+function showBaselines(
+  held: HeldOutReport,
+  family: FitFamily,
+  out: (s: string) => void,
+): void {
+  const valueLoss = family.endsWith("poisson")
+    ? "Poisson loss"
+    : family.endsWith("bernoulli")
+    ? "binary cross-entropy"
+    : "squared error";
   const parts: [string, number | undefined, readonly BaselineScore[] | undefined][] = [
     ["items, cross-entropy", held.result.itemLoss, held.itemBaselines],
-    ["values, squared error", held.result.valueLoss, held.valueBaselines],
+    [`values, ${valueLoss}`, held.result.valueLoss, held.valueBaselines],
   ];
   for (const [what, loss, baselines] of parts) {
     if (baselines === undefined || loss === undefined) continue;
@@ -698,7 +707,7 @@ export async function main(
         } observations (${fitted.items.length - 1} items): ` +
           `${t.history.length} epochs, ${best} at epoch ${t.bestEpoch}; wrote ${outPath}`,
       );
-      if (held !== null) showBaselines(held, out);
+      if (held !== null) showBaselines(held, fitted.family, out);
       if (v.plot !== undefined) {
         await writeAtomically(v.plot, trainingCurveSvg(fitted));
         out(`wrote the training curve to ${v.plot}`);

@@ -138,7 +138,7 @@ export interface HeldOutReport {
   readonly result: EvaluateResult;
   /** The item baselines (categorical and joint families), fitted on the training sequences. */
   readonly itemBaselines?: BaselineScore[];
-  /** The value baselines (Gaussian and joint Gaussian families). */
+  /** The value baselines (value and joint families), in the family's loss. */
   readonly valueBaselines?: BaselineScore[];
 }
 
@@ -626,11 +626,12 @@ function heldOutBaselines(
     ...(family === "categorical" || family.startsWith("joint-")
       ? { itemBaselines: baselineScores(trainPart, validation, { ...options, target: "item" }) }
       : {}),
-    ...(valueFamilyOf(family) === "gaussian"
-      ? {
-        valueBaselines: baselineScores(trainPart, validation, { ...options, target: "gaussian" }),
-      }
-      : {}),
+    ...(valueFamilyOf(family) === null ? {} : {
+      valueBaselines: baselineScores(trainPart, validation, {
+        ...options,
+        target: valueFamilyOf(family)!,
+      }),
+    }),
   };
 }
 

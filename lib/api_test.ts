@@ -60,6 +60,15 @@ Deno.test("fit() models items (categorical) and both (joint)", async () => {
   const joint = await fit(rows, { family: "joint-poisson", epochs: 2 });
   const p = joint.predict(rows)[0]!;
   assert.ok(p.itemProbability! > 0 && p.mean! > 0);
+  // Counts get their own baselines, in the Poisson loss the fit reports.
+  assert.deepEqual(joint.heldOut!.valueBaselines!.map((b) => b.name), [
+    "mean",
+    "item mean",
+    "sequence mean",
+    "neighbours' mean",
+  ]);
+  assert.ok(joint.heldOut!.valueBaselines!.every((b) => Number.isFinite(b.loss)));
+  assert.equal(joint.heldOut!.itemBaselines!.length, 2);
   categorical.dispose();
   joint.dispose();
 });

@@ -3,10 +3,17 @@
  * held-out sequences in the loss EFA reports for them, so that a fit shows at
  * once whether it learned anything:
  *
- * - values (Gaussian), mean squared error: the training mean; the item's
- *   training mean (a movie's mean rating, a city's mean temperature); the
- *   mean of the sequence's other values; the mean of the neighbouring values
- *   (the positions just before and after).
+ * - values, as a mean: the training mean; the item's training mean (a
+ *   movie's mean rating, a city's mean temperature); the mean of the
+ *   sequence's other values; the mean of the neighbouring values (the
+ *   positions just before and after). Gaussian values are scored by squared
+ *   error; counts (Poisson) by the Poisson loss `m - y log m` and binary
+ *   values (Bernoulli) by binary cross-entropy, the losses EFA reports for
+ *   those families. For these two, every mean but the first is shrunk toward
+ *   the training mean by one pseudo-observation, `(sum + mean) / (n + 1)`, so
+ *   that a run of zeros does not predict a count of exactly 0 (an infinite
+ *   loss), and the Bernoulli training mean counts half a success and half a
+ *   failure besides.
  * - items (categorical), cross-entropy in nats: the training frequency of
  *   each item; a counting model on the context, the average over the
  *   context's items `c` of `P(j | c)` from training co-occurrence counts
@@ -26,7 +33,10 @@ export interface BaselineScore {
   readonly name: string;
   /** What it predicts, in a sentence. */
   readonly description: string;
-  /** Mean loss per prediction: squared error for values, cross-entropy (nats) for items. */
+  /**
+   * Mean loss per prediction: for values squared error (Gaussian), Poisson
+   * loss `m - y log m` or binary cross-entropy (nats); cross-entropy (nats) for items.
+   */
   readonly loss: number;
   /** Number of predictions. */
   readonly count: number;
@@ -37,8 +47,12 @@ export type BaselineTarget = BaselineOptions["target"];
 
 /** Options of {@link baselineScores}. */
 export interface BaselineOptions {
-  /** The items (categorical, scored by cross-entropy) or the values (Gaussian, squared error). */
-  readonly target: "item" | "gaussian";
+  /**
+   * The items (categorical, scored by cross-entropy) or the values: Gaussian
+   * (squared error), Poisson counts (Poisson loss), Bernoulli 0/1 values
+   * (binary cross-entropy).
+   */
+  readonly target: "item" | "gaussian" | "poisson" | "bernoulli";
   /** The context each prediction may use (default `"bidirectional"`). */
   readonly direction?: "unidirectional" | "bidirectional";
   /** Item ids run over `1..numItems` (default: the largest id seen). */
@@ -52,7 +66,7 @@ export interface BaselineOptions {
  * @param heldOut The sequences they predict (every position, or its `targets`).
  * @param options The target, the direction and the number of items.
  * @returns One score per baseline, in the order of the module documentation.
- * @throws {RangeError} When a set is empty, item ids are out of range, or values are missing for a Gaussian target.
+ * @throws {RangeError} When a set is empty, item ids are out of range, values are missing for a value target, or a count or 0/1 value is not one.
  *
  * @example The neighbours' mean on a smooth series
  * ```ts
@@ -73,9 +87,9 @@ export function baselineScores(
   options: BaselineOptions,
 ): BaselineScore[] {
   const direction = options.direction ?? "bidirectional";
-  if (options.target !== "item" && options.target !== "gaussian") {
+  if (!["item", "gaussian", "poisson", "bernoulli"].includes(options.target)) {
     throw new RangeError(
-      `baselineScores(): expected target "item" or "gaussian", got ${
+      `baselineScores(): expected target "item", "gaussian", "poisson" or "bernoulli", got ${
         JSON.stringify(options.target)
       }`,
     );
@@ -91,8 +105,13 @@ export function baselineScores(
     if (set.items.length === 0) {
       throw new RangeError(`baselineScores(): expected ${name} to hold sequences, got none`);
     }
-    if (options.target === "gaussian" && set.values === undefined) {
-      throw new RangeError(`baselineScores(): expected ${name}.values for a Gaussian target`);
+    if (options.target !== "item" && set.values === undefined) {
+      throw new RangeError(
+        `baselineScores(): expected ${name}.values for a ${options.target} target`,
+      );
+    }
+    if (options.target === "poisson" || options.target === "bernoulli") {
+      checkValues(set, name, options.target);
     }
   }
   const largest = Math.max(...[train, heldOut].flatMap((s) => s.items.map((x) => maxOf(x))));
@@ -103,10 +122,34 @@ export function baselineScores(
     );
   }
   const causal = direction === "unidirectional";
-  return options.target === "gaussian"
-    ? valueBaselines(train, heldOut, numItems, causal)
-    : itemBaselines(train, heldOut, numItems, causal);
+  return options.target === "item"
+    ? itemBaselines(train, heldOut, numItems, causal)
+    : valueBaselines(train, heldOut, numItems, causal, options.target);
 }
+
+/** Counts must be whole and non-negative, Bernoulli values 0 or 1. */
+function checkValues(set: Sequences, name: string, target: "poisson" | "bernoulli"): void {
+  set.values!.forEach((values, s) => {
+    for (let j = 0; j < values.length; j++) {
+      const y = values[j]!;
+      const ok = target === "poisson" ? Number.isInteger(y) && y >= 0 : y === 0 || y === 1;
+      if (!ok) {
+        throw new RangeError(
+          `baselineScores(): expected ${name}.values[${s}][${j}] to be ${
+            target === "poisson" ? "a count (0, 1, 2, ...)" : "0 or 1"
+          }, got ${y}`,
+        );
+      }
+    }
+  });
+}
+
+/** The loss of predicting mean `m` for value `y`. */
+const VALUE_LOSS = {
+  gaussian: (y: number, m: number) => (y - m) ** 2,
+  poisson: (y: number, m: number) => m - (y === 0 ? 0 : y * Math.log(m)),
+  bernoulli: (y: number, m: number) => -(y === 1 ? Math.log(m) : Math.log(1 - m)),
+} as const;
 
 function maxOf(xs: ArrayLike<number>): number {
   let m = 0;
@@ -128,6 +171,7 @@ function valueBaselines(
   heldOut: Sequences,
   numItems: number,
   causal: boolean,
+  target: "gaussian" | "poisson" | "bernoulli",
 ): BaselineScore[] {
   const sums = new Float64Array(numItems + 1), counts = new Float64Array(numItems + 1);
   let total = 0, n = 0;
@@ -140,13 +184,18 @@ function valueBaselines(
       n++;
     }
   });
-  const mean = total / n;
+  const mean = target === "bernoulli" ? (total + 0.5) / (n + 1) : total / n;
+  // Counts and 0/1 values: one pseudo-observation at the training mean (module documentation).
+  const pseudo = target === "gaussian" ? 0 : 1;
+  const shrunk = (sum: number, count: number): number =>
+    count + pseudo > 0 ? (sum + pseudo * mean) / (count + pseudo) : mean;
+  const lossOf = VALUE_LOSS[target];
   const errors = [0, 0, 0, 0];
   let count = 0;
   eachTarget(heldOut, (s, j) => {
     const items = heldOut.items[s]!, values = heldOut.values![s]!;
     const y = values[j]!, item = items[j]!;
-    const itemMean = counts[item]! > 0 ? sums[item]! / counts[item]! : mean;
+    const itemMean = counts[item]! > 0 ? shrunk(sums[item]!, counts[item]!) : mean;
     let others = 0, seen = 0;
     const end = causal ? j : values.length;
     for (let k = 0; k < end; k++) {
@@ -155,12 +204,12 @@ function valueBaselines(
         seen++;
       }
     }
-    const sequenceMean = seen > 0 ? others / seen : mean;
+    const sequenceMean = seen > 0 ? shrunk(others, seen) : mean;
     const near = [j - 1, ...(causal ? [] : [j + 1])].filter((k) => k >= 0 && k < values.length);
     const neighbours = near.length > 0
-      ? near.reduce((a, k) => a + values[k]!, 0) / near.length
+      ? shrunk(near.reduce((a, k) => a + values[k]!, 0), near.length)
       : sequenceMean;
-    [mean, itemMean, sequenceMean, neighbours].forEach((p, b) => errors[b]! += (y - p) ** 2);
+    [mean, itemMean, sequenceMean, neighbours].forEach((p, b) => errors[b]! += lossOf(y, p));
     count++;
   });
   const names = causal

@@ -45,21 +45,77 @@ Deno.test("item baselines match a hand computation and honour targets", () => {
   close(counting!.loss, -Math.log((1 + 2 / 6) / 4), "co-occurrence");
 });
 
+Deno.test("count and 0/1 baselines: Poisson loss and binary cross-entropy of shrunk means", () => {
+  // Training counts: item 1 takes 0 and 2, item 2 takes 4: mean 2, item sums 2 (n 2) and 4 (n 1).
+  const train = { items: [[1, 1, 2]], values: [[0, 2, 4]] };
+  const heldOut = { items: [[1, 2]], values: [[1, 3]] };
+  const poissonLoss = (y: number, m: number) => m - y * Math.log(m);
+  const shrunk = (sum: number, n: number, mean: number) => (sum + mean) / (n + 1);
+  const [mean, item, sequence, neighbours] = baselineScores(train, heldOut, { target: "poisson" });
+  close(mean!.loss, (poissonLoss(1, 2) + poissonLoss(3, 2)) / 2, "mean");
+  close(
+    item!.loss,
+    (poissonLoss(1, shrunk(2, 2, 2)) + poissonLoss(3, shrunk(4, 1, 2))) / 2,
+    "item",
+  );
+  // The other value of a two-value sequence is also its only neighbour.
+  const others = (poissonLoss(1, shrunk(3, 1, 2)) + poissonLoss(3, shrunk(1, 1, 2))) / 2;
+  close(sequence!.loss, others, "sequence mean");
+  close(neighbours!.loss, others, "neighbours");
+  // Bernoulli: training mean with half a success and half a failure, (1 + 0.5) / (3 + 1).
+  const binary = { items: [[1, 1, 2]], values: [[0, 0, 1]] };
+  const test = { items: [[1, 2]], values: [[1, 0]] };
+  const bce = (y: number, p: number) => -(y * Math.log(p) + (1 - y) * Math.log(1 - p));
+  const mu = 1.5 / 4;
+  const scores = baselineScores(binary, test, { target: "bernoulli", direction: "unidirectional" });
+  close(scores[0]!.loss, (bce(1, mu) + bce(0, mu)) / 2, "bernoulli mean");
+  close(scores[1]!.loss, (bce(1, shrunk(0, 2, mu)) + bce(0, shrunk(1, 1, mu))) / 2, "item");
+  // Unidirectional: nothing before position 0 (the mean), then the previous value 1.
+  close(scores[3]!.loss, (bce(1, mu) + bce(0, shrunk(1, 1, mu))) / 2, "previous value");
+  // A run of zeros still predicts a positive count: the loss stays finite.
+  const zeros = baselineScores({ items: [[1, 1]], values: [[0, 1]] }, {
+    items: [[1, 1, 1]],
+    values: [[0, 0, 2]],
+  }, { target: "poisson" });
+  assert.ok(zeros.every((b) => Number.isFinite(b.loss)), JSON.stringify(zeros));
+});
+
 Deno.test("baselineScores() rejects what it cannot score", () => {
+  assert.throws(
+    () =>
+      baselineScores({ items: [[1]], values: [[1.5]] }, { items: [[1]], values: [[1]] }, {
+        target: "poisson",
+      }),
+    {
+      name: "RangeError",
+      message:
+        "baselineScores(): expected train.values[0][0] to be a count (0, 1, 2, ...), got 1.5",
+    },
+  );
+  assert.throws(
+    () =>
+      baselineScores({ items: [[1]], values: [[1]] }, { items: [[1, 1]], values: [[0, 2]] }, {
+        target: "bernoulli",
+      }),
+    {
+      name: "RangeError",
+      message: "baselineScores(): expected heldOut.values[0][1] to be 0 or 1, got 2",
+    },
+  );
   assert.throws(() => baselineScores({ items: [] }, { items: [[1]] }, { target: "item" }), {
     name: "RangeError",
     message: "baselineScores(): expected train to hold sequences, got none",
   });
   assert.throws(() => baselineScores({ items: [[1]] }, { items: [[1]] }, { target: "gaussian" }), {
     name: "RangeError",
-    message: "baselineScores(): expected train.values for a Gaussian target",
+    message: "baselineScores(): expected train.values for a gaussian target",
   });
   assert.throws(
     () => baselineScores({ items: [[1, 5]] }, { items: [[1]] }, { target: "item", numItems: 3 }),
     { name: "RangeError", message: "baselineScores(): expected item ids in 1..3, got 5" },
   );
   assert.throws(
-    () => baselineScores({ items: [[1]] }, { items: [[1]] }, { target: "poisson" as never }),
-    /expected target "item" or "gaussian", got "poisson"/,
+    () => baselineScores({ items: [[1]] }, { items: [[1]] }, { target: "gamma" as never }),
+    /expected target "item", "gaussian", "poisson" or "bernoulli", got "gamma"/,
   );
 });

@@ -132,6 +132,36 @@ Deno.test("efa refuses bad input with a clear message and exit code 2", async ()
       counts.err,
       /counts\.csv:4: fit\(\): expected the value of sequence "c2" at position 0 to hold integer counts >= 0, got 1\.5 \(poisson\)/,
     );
+    // Whole counts: the fit shows its validation loss beside the count baselines.
+    const whole = ["customer,item,rating"];
+    for (let c = 0; c < 20; c++) {
+      for (let j = 0; j < 4; j++) whole.push(`c${c},${["tea", "cake"][j % 2]},${(c + j) % 4}`);
+    }
+    await Deno.writeTextFile(`${dir}/whole.csv`, whole.join("\n"));
+    const poissonFit = await run([
+      "fit",
+      "--data",
+      `${dir}/whole.csv`,
+      "--sequence",
+      "customer",
+      "--value",
+      "rating",
+      "--family",
+      "poisson",
+      "--epochs",
+      "2",
+      "--out",
+      model,
+    ]);
+    assert.equal(poissonFit.code, 0, poissonFit.err);
+    assert.match(
+      poissonFit.out,
+      /validation values, Poisson loss per prediction \(16 predictions\):/,
+    );
+    assert.match(
+      poissonFit.out,
+      /  neighbours' mean  \d+\.\d{4}  the mean of the values just before and after/,
+    );
     const threads = await run(["fit", ...columns, "--threads", "3", "--out", model]);
     assert.equal(threads.code, 2);
     assert.match(threads.err, /--threads: expected 1 or 2, got "3"/);
