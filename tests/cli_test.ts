@@ -160,7 +160,7 @@ Deno.test("efa refuses bad input with a clear message and exit code 2", async ()
     );
     assert.match(
       poissonFit.out,
-      /  neighbours' mean  \d+\.\d{4}  the mean of the values just before and after/,
+      / {2}neighbours' mean {2}\d+\.\d{4} {2}the mean of the values just before and after/,
     );
     const threads = await run(["fit", ...columns, "--threads", "3", "--out", model]);
     assert.equal(threads.code, 2);
