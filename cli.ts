@@ -18,15 +18,18 @@ import { csvFormat } from "d3-dsv";
 import { detectDelimiter, parseTable, type Table } from "./lib/_csv.ts";
 import {
   type BaselineScore,
+  compare,
+  type Comparison,
   fit,
   type FitFamily,
+  type FitOptions,
   type FittedEfa,
   type HeldOutReport,
   loadFitted,
   type Observation,
 } from "./mod.ts";
 import { epochProgress, stepProgress, writeAtomically } from "./lib/_io.ts";
-import { learningCurvesFigure, renderSvg } from "./lib/plot.ts";
+import { comparisonFigure, learningCurvesFigure, renderSvg } from "./lib/plot.ts";
 import { parseHTML } from "linkedom";
 
 /** A usage or input error: printed without a stack trace, exit code 2. */
@@ -86,6 +89,21 @@ const HELP: Record<string, string> = {
   --quiet              no progress lines, only the summary
   --out FILE           where to write the model (required)
   Ctrl-C stops training after the current step and writes the best model so far.`,
+  compare: `efa compare --data FILE.csv [--config "NAME key=value ..."]... [options]
+  Fits each configuration on the same training sequences and prints its held-out loss beside the
+  simple baselines on the same held-out sequences, with paired bootstrap intervals over sequences
+  for each loss and for each difference to the best (an interval that excludes 0: a real gap).
+  --config "NAME k=v ..."  a configuration, repeatable; keys: layers, heads, dim, direction,
+                       epochs, patience, learning-rate, batch-size, feed-forward, min-item-count
+                       (default: "1 layer layers=1", "2 layers layers=2", "4 layers layers=4")
+  --test SHARE         share of sequences held out for the comparison (default 0.2)
+  --samples N          bootstrap resamples (default 1000); --level L (default 0.95)
+  --family, --direction, --epochs, --patience, --seed, --threads, --raw-values: as for fit,
+                       for every configuration (a configuration's own keys win)
+  --out FILE.csv       the table: name, kind, loss, low, high, difference, difference_low,
+                       difference_high, seconds
+  --plot FILE.svg      the losses with their intervals
+  --quiet              no progress lines`,
   evaluate: `efa evaluate --model MODEL.json --data FILE.csv [column options]
   Prints the mean loss, log-likelihood and (for values) MSE per prediction, every position predicted.`,
   predict: `efa predict --model MODEL.json --data FILE.csv --out PREDICTIONS.csv [column options]
@@ -101,7 +119,7 @@ const HELP: Record<string, string> = {
 };
 
 const USAGE = `efa <command> [options]   (efa <command> --help for details)
-commands: fit, evaluate, predict, attention`;
+commands: fit, compare, evaluate, predict, attention`;
 
 /** The delimiters `--delimiter` accepts, by name. */
 const DELIMITER_NAMES: Record<string, string> = {
@@ -326,6 +344,213 @@ function shade(weight: number): string {
 /** Prints each layer's head-averaged attention as a shaded grid (rows: queries, columns: keys). */
 
 /** The training curve of a fit as an SVG file's text, in the data's units where there is one scale. */
+/** The keys a `--config` may set, with the `fit` option each one sets. */
+const CONFIG_KEYS: Record<string, keyof FitOptions & string> = {
+  layers: "layers",
+  heads: "heads",
+  dim: "dim",
+  epochs: "epochs",
+  patience: "patience",
+  "batch-size": "batchSize",
+  "feed-forward": "feedForward",
+  "min-item-count": "minItemCount",
+  "learning-rate": "learningRate",
+  direction: "direction",
+};
+
+/** The `--config` flags as named `fit` options (the default three depths when none). */
+function compareConfigurations(specs: readonly string[]): Record<string, FitOptions> {
+  if (specs.length === 0) {
+    return { "1 layer": { layers: 1 }, "2 layers": { layers: 2 }, "4 layers": { layers: 4 } };
+  }
+  const configurations: Record<string, FitOptions> = {};
+  for (const spec of specs) {
+    const words = spec.trim().split(/\s+/);
+    const at = words.findIndex((w) => w.includes("="));
+    const name = (at < 0 ? words : words.slice(0, at)).join(" ");
+    if (name === "") {
+      throw new UsageError(
+        `--config: expected "NAME key=value ...", got ${JSON.stringify(spec)} (no name)`,
+      );
+    }
+    if (name in configurations) throw new UsageError(`--config: the name "${name}" is used twice`);
+    const options: Record<string, unknown> = {};
+    for (const word of at < 0 ? [] : words.slice(at)) {
+      const [key, raw] = word.split("=", 2) as [string, string | undefined];
+      const option = CONFIG_KEYS[key];
+      if (option === undefined || raw === undefined || raw === "") {
+        throw new UsageError(
+          `--config "${name}": expected key=value with a key among ${
+            Object.keys(CONFIG_KEYS).join(", ")
+          }, got ${JSON.stringify(word)}`,
+        );
+      }
+      if (option === "direction") {
+        if (raw !== "bidirectional" && raw !== "unidirectional") {
+          throw new UsageError(
+            `--config "${name}": expected direction=bidirectional or unidirectional, got ${
+              JSON.stringify(raw)
+            }`,
+          );
+        }
+        options[option] = raw;
+      } else if (option === "learningRate") {
+        options[option] = positiveNumber(raw, `config "${name}" learning-rate`);
+      } else {
+        options[option] = positiveInteger(raw, `config "${name}" ${key}`, 0);
+      }
+    }
+    configurations[name] = options as FitOptions;
+  }
+  return configurations;
+}
+
+/** `efa compare`: the configurations and the baselines on one split, with paired intervals. */
+async function runCompare(
+  rows: Observation[],
+  dataPath: string,
+  configurations: Record<string, FitOptions>,
+  v: {
+    family?: string;
+    direction?: string;
+    epochs?: string;
+    patience?: string;
+    seed?: string;
+    threads?: string;
+    test?: string;
+    samples?: string;
+    level?: string;
+    out?: string;
+    plot?: string;
+    quiet?: boolean;
+    "raw-values"?: boolean;
+  },
+  out: (s: string) => void,
+  err: (s: string) => void,
+  signal: AbortSignal | undefined,
+): Promise<number> {
+  if (
+    v.direction !== undefined && v.direction !== "bidirectional" && v.direction !== "unidirectional"
+  ) {
+    throw new UsageError(
+      `--direction: expected bidirectional or unidirectional, got ${JSON.stringify(v.direction)}`,
+    );
+  }
+  const threads = v.threads === undefined
+    ? (navigator.hardwareConcurrency >= 2 ? 2 : 1)
+    : Number(v.threads);
+  if (threads !== 1 && threads !== 2) {
+    throw new UsageError(`--threads: expected 1 or 2, got ${JSON.stringify(v.threads)}`);
+  }
+  const testShare = v.test === undefined ? 0.2 : Number(v.test);
+  if (!(testShare > 0 && testShare < 1)) {
+    throw new UsageError(`--test: expected a share in (0, 1), got ${JSON.stringify(v.test)}`);
+  }
+  const level = v.level === undefined ? 0.95 : Number(v.level);
+  if (!(level > 0 && level < 1)) {
+    throw new UsageError(`--level: expected a number in (0, 1), got ${JSON.stringify(v.level)}`);
+  }
+  const shared: FitOptions = {
+    ...(v.family === undefined ? {} : { family: v.family as FitFamily }),
+    ...(v.direction === undefined ? {} : { direction: v.direction as "bidirectional" }),
+    ...optionalInteger(v.epochs, "epochs", "epochs"),
+    ...optionalInteger(v.patience, "patience", "patience"),
+    threads,
+    ...(v["raw-values"] ? { standardize: false } : {}),
+    ...(signal === undefined ? {} : { signal }),
+  };
+  const all = Object.fromEntries(
+    Object.entries(configurations).map(([name, c]) => [name, { ...shared, ...c }]),
+  );
+  let result: Comparison;
+  try {
+    result = await compare(rows, all, {
+      testShare,
+      seed: positiveInteger(v.seed, "seed", 0),
+      samples: v.samples === undefined ? 1000 : positiveInteger(v.samples, "samples", 1000),
+      level,
+      ...(v.quiet ? {} : {
+        onModel: (name: string, i: number, total: number) =>
+          err(`fitting ${name} (${i + 1} of ${total})`),
+      }),
+    });
+  } catch (error) {
+    if (error instanceof RangeError || error instanceof TypeError) {
+      throw dataError(error, rows, dataPath);
+    }
+    throw error;
+  }
+  const percent = Math.round(result.level * 100);
+  out(
+    `held-out ${result.metric} per prediction: ${result.sequences} sequences, ${result.predictions} predictions; ` +
+      `${percent}% paired bootstrap intervals over sequences (${result.samples} resamples)`,
+  );
+  const width = Math.max(...result.models.map((m) => m.name.length), 5);
+  const f = (x: number) => x.toFixed(4);
+  const interval = (lo: number, hi: number) => `[${f(lo)}, ${f(hi)}]`;
+  const spans = result.models.map((m) => interval(m.low, m.high));
+  const spanWidth = Math.max(...spans.map((x) => x.length), 8);
+  out(
+    `  ${"model".padEnd(width)}  ${"loss".padEnd(6)}  ${
+      "interval".padEnd(spanWidth)
+    }  minus the best`,
+  );
+  result.models.forEach((m, i) => {
+    const gap = i === 0
+      ? "best"
+      : `+${f(m.difference)} ${interval(m.differenceLow, m.differenceHigh)}${
+        m.differenceLow > 0 ? "" : " (not clearly worse)"
+      }`;
+    out(
+      `  ${m.name.padEnd(width)}  ${f(m.loss)}  ${spans[i]!.padEnd(spanWidth)}  ${gap}${
+        m.kind === "baseline" ? "  (baseline)" : ""
+      }`,
+    );
+  });
+  const best = result.models[0]!;
+  if (best.kind === "baseline") {
+    out(
+      `  warning: the best is a baseline (${best.name}); try more epochs (--epochs, --patience) or other configurations`,
+    );
+  }
+  if (v.out !== undefined) {
+    await writeAtomically(
+      v.out,
+      csvFormat(result.models.map((m) => ({
+        name: m.name,
+        kind: m.kind,
+        loss: m.loss,
+        low: m.low,
+        high: m.high,
+        difference: m.difference,
+        difference_low: m.differenceLow,
+        difference_high: m.differenceHigh,
+        seconds: m.seconds ?? "",
+      }))) + "\n",
+    );
+    out(`wrote the table to ${v.out}`);
+  }
+  if (v.plot !== undefined) {
+    const { document } = parseHTML("<html><body></body></html>") as unknown as {
+      document: unknown;
+    };
+    await writeAtomically(
+      v.plot,
+      renderSvg(
+        comparisonFigure(result.models, {
+          title: `efa compare: held-out ${result.metric}`,
+          subtitle:
+            `${result.sequences} held-out sequences; ${percent}% paired bootstrap intervals`,
+          x: `${result.metric} per prediction`,
+        }),
+        { document },
+      ),
+    );
+    out(`wrote the figure to ${v.plot}`);
+  }
+  return 0;
+}
+
 function trainingCurveSvg(fitted: FittedEfa): string {
   const scale = fitted.valueScale;
   // Squared errors of standardised values times scale^2 are in the data's units (value families only).
@@ -577,6 +802,10 @@ export async function main(
           quiet: { type: "boolean", default: false },
           id: { type: "string" },
           mask: { type: "string" },
+          config: { type: "string", multiple: true },
+          test: { type: "string" },
+          samples: { type: "string" },
+          level: { type: "string" },
         },
         strict: true,
       });
@@ -600,7 +829,11 @@ export async function main(
     if (command === "fit" || command === "predict") {
       await checkWritable(required(v.out, "out", command), "out");
       if (command === "fit" && v.plot !== undefined) await checkWritable(v.plot, "plot");
-    } else if (command === "attention" && v.out !== undefined) await checkWritable(v.out, "out");
+    } else if ((command === "attention" || command === "compare") && v.out !== undefined) {
+      await checkWritable(v.out, "out");
+    }
+    if (command === "compare" && v.plot !== undefined) await checkWritable(v.plot, "plot");
+    const configurations = command === "compare" ? compareConfigurations(v.config ?? []) : {};
     const rows = readObservations(
       await readText(dataPath, "the data file"),
       dataPath,
@@ -615,6 +848,9 @@ export async function main(
         `${dataPath}: ${missing} of ${rows.length} rows have an empty "${columns.value}" cell; ` +
           "value families treat them as unobserved (neither predicted nor in any context)",
       );
+    }
+    if (command === "compare") {
+      return await runCompare(rows, dataPath, configurations, v, out, err, options.signal);
     }
     if (command === "fit") {
       const outPath = required(v.out, "out", command);

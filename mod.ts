@@ -117,3 +117,9 @@ export {
   type ValueScale,
 } from "./lib/api.ts";
 export { type BaselineOptions, type BaselineScore, baselineScores } from "./lib/baselines.ts";
+export {
+  compare,
+  type ComparedModel,
+  type CompareOptions,
+  type Comparison,
+} from "./lib/compare.ts";

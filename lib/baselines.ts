@@ -40,6 +40,8 @@ export interface BaselineScore {
   readonly loss: number;
   /** Number of predictions. */
   readonly count: number;
+  /** The sum of its losses over each held-out sequence's predictions, by sequence (for paired comparisons). */
+  readonly bySequence: readonly number[];
 }
 
 /** What the baselines predict (see {@link BaselineOptions.target}). */
@@ -191,6 +193,7 @@ function valueBaselines(
     count + pseudo > 0 ? (sum + pseudo * mean) / (count + pseudo) : mean;
   const lossOf = VALUE_LOSS[target];
   const errors = [0, 0, 0, 0];
+  const bySequence = errors.map(() => new Array<number>(heldOut.items.length).fill(0));
   let count = 0;
   eachTarget(heldOut, (s, j) => {
     const items = heldOut.items[s]!, values = heldOut.values![s]!;
@@ -209,7 +212,11 @@ function valueBaselines(
     const neighbours = near.length > 0
       ? shrunk(near.reduce((a, k) => a + values[k]!, 0), near.length)
       : sequenceMean;
-    [mean, itemMean, sequenceMean, neighbours].forEach((p, b) => errors[b]! += lossOf(y, p));
+    [mean, itemMean, sequenceMean, neighbours].forEach((p, b) => {
+      const loss = lossOf(y, p);
+      errors[b]! += loss;
+      bySequence[b]![s]! += loss;
+    });
     count++;
   });
   const names = causal
@@ -233,6 +240,7 @@ function valueBaselines(
     description: descriptions[b]!,
     loss: errors[b]! / count,
     count,
+    bySequence: bySequence[b]!,
   }));
 }
 
@@ -259,9 +267,12 @@ function itemBaselines(
     for (let j = 0; j < J; j++) rowTotals[c]! += pairs[c * J + j]!;
   }
   let frequencyLoss = 0, countingLoss = 0, count = 0;
+  const frequencyBySequence = new Array<number>(heldOut.items.length).fill(0);
+  const countingBySequence = new Array<number>(heldOut.items.length).fill(0);
   eachTarget(heldOut, (s, j) => {
     const seq = heldOut.items[s]!, y = seq[j]! - 1;
     frequencyLoss -= Math.log(prior[y]!);
+    frequencyBySequence[s]! -= Math.log(prior[y]!);
     const end = causal ? j : seq.length;
     let p = 0, seen = 0;
     for (let k = 0; k < end; k++) {
@@ -270,7 +281,9 @@ function itemBaselines(
       p += (pairs[c * J + y]! + prior[y]!) / (rowTotals[c]! + 1);
       seen++;
     }
-    countingLoss -= Math.log(seen > 0 ? p / seen : prior[y]!);
+    const counted = -Math.log(seen > 0 ? p / seen : prior[y]!);
+    countingLoss += counted;
+    countingBySequence[s]! += counted;
     count++;
   });
   return [
@@ -279,6 +292,7 @@ function itemBaselines(
       description: "each item's training frequency (add-one)",
       loss: frequencyLoss / count,
       count,
+      bySequence: frequencyBySequence,
     },
     {
       name: "co-occurrence",
@@ -287,6 +301,7 @@ function itemBaselines(
         : "the mean over the other items c of P(item | c), counted in training",
       loss: countingLoss / count,
       count,
+      bySequence: countingBySequence,
     },
   ];
 }

@@ -17,6 +17,9 @@ Deno.test("value baselines match a hand computation, both directions", () => {
   close(neighbours!.loss, ((2 - 6) ** 2 + (6 - 6) ** 2 + (10 - 6) ** 2) / 3, "neighbours");
   assert.equal(neighbours!.name, "neighbours' mean");
   assert.equal(mean!.count, 3);
+  // By sequence (one here): the sum of the losses the mean divides.
+  assert.equal(item!.bySequence.length, 1);
+  close(item!.bySequence[0]!, item!.loss * 3, "item mean, by sequence");
 
   const causal = baselineScores(train, heldOut, {
     target: "gaussian",

@@ -327,6 +327,59 @@ export function errorByKFigure(
   };
 }
 
+/** One model of a comparison (see `compare`): its held-out loss and interval. */
+export interface ComparisonRow {
+  /** The model's name (a row of the figure). */
+  readonly name: string;
+  /** `"efa"` or `"baseline"` (drawn in two colours). */
+  readonly kind: "efa" | "baseline";
+  /** Its held-out loss. */
+  readonly loss: number;
+  /** The lower end of its interval. */
+  readonly low: number;
+  /** The upper end of its interval. */
+  readonly high: number;
+}
+
+/**
+ * Held-out loss per model with its confidence interval, one row per model
+ * in the order given (best first), EFA and baselines in two colours.
+ *
+ * @param rows The models.
+ * @param options Title and the loss's label.
+ * @returns The Plot options.
+ *
+ * @example
+ * ```ts
+ * import { comparisonFigure } from "@efa/efa/plot";
+ * import assert from "node:assert/strict";
+ *
+ * const options = comparisonFigure([
+ *   { name: "2 layers", kind: "efa", loss: 3.1, low: 2.9, high: 3.4 },
+ *   { name: "mean", kind: "baseline", loss: 5.2, low: 4.8, high: 5.5 },
+ * ], { title: "Held-out loss", x: "squared error" });
+ * assert.equal(options.x!.label, "squared error");
+ * ```
+ */
+export function comparisonFigure(
+  rows: readonly ComparisonRow[],
+  options: FigureText & { readonly x: string },
+): Plot.PlotOptions {
+  return {
+    ...text(options),
+    width: 640,
+    height: 60 + 28 * rows.length,
+    marginLeft: 140,
+    x: { label: options.x, grid: true },
+    y: { label: null, domain: rows.map((r) => r.name) },
+    color: { domain: ["efa", "baseline"], range: [SERIES[0], SERIES[1]], legend: true },
+    marks: [
+      Plot.ruleY(rows, { y: "name", x1: "low", x2: "high", stroke: "kind", strokeWidth: 2 }),
+      Plot.dot(rows, { y: "name", x: "loss", fill: "kind", r: 4 }),
+    ],
+  };
+}
+
 /**
  * The reference lines with a label position `labelY`: their values, pushed
  * apart upwards so that labels are at least 12 px apart on the 400-px plot

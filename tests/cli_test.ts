@@ -653,3 +653,77 @@ Deno.test("attentionSpread() is the normalised entropy of the masked last observ
     fitted.dispose();
   }
 });
+
+Deno.test("efa compare: configurations and baselines with paired intervals, a CSV and a figure", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const csv = `${dir}/orders.csv`;
+    await Deno.writeTextFile(csv, exampleOrders(40, 3));
+    const columns = [
+      "--data",
+      csv,
+      "--sequence",
+      "customer",
+      "--value",
+      "rating",
+      "--position",
+      "position",
+    ];
+    const compared = await run([
+      "compare",
+      ...columns,
+      "--epochs",
+      "2",
+      "--samples",
+      "100",
+      "--config",
+      "one layers=1",
+      "--config",
+      "two layers=2 learning-rate=0.01",
+      "--out",
+      `${dir}/compare.csv`,
+      "--plot",
+      `${dir}/compare.svg`,
+    ]);
+    assert.equal(compared.code, 0, compared.err);
+    assert.match(compared.err, /fitting one \(1 of 2\)\nfitting two \(2 of 2\)/);
+    assert.match(
+      compared.out,
+      /^held-out squared error per prediction: 8 sequences, \d+ predictions; 95% paired bootstrap intervals over sequences \(100 resamples\)/,
+    );
+    const lines = compared.out.split("\n");
+    assert.match(lines[1]!, /^ {2}model +loss +interval +minus the best$/);
+    assert.match(
+      lines[2]!,
+      /^ {2}\S.* \d\.\d{4} {2}\[\d\.\d{4}, \d\.\d{4}\] +best( {2}\(baseline\))?$/,
+    );
+    // With two epochs a baseline wins here, and the command says so.
+    if (lines[2]!.endsWith("(baseline)")) {
+      assert.match(compared.out, /warning: the best is a baseline/);
+    }
+    const table = (await Deno.readTextFile(`${dir}/compare.csv`)).trim().split("\n");
+    assert.equal(
+      table[0],
+      "name,kind,loss,low,high,difference,difference_low,difference_high,seconds",
+    );
+    assert.equal(table.length, 1 + 2 + 4);
+    assert.ok((await Deno.readTextFile(`${dir}/compare.svg`)).startsWith("<svg"));
+    // Bad configurations and outputs are refused before any fitting.
+    const badKey = await run(["compare", ...columns, "--config", "x depth=3"]);
+    assert.equal(badKey.code, 2);
+    assert.match(
+      badKey.err,
+      /--config "x": expected key=value with a key among layers, heads, .*, got "depth=3"/,
+    );
+    const twice = await run(["compare", ...columns, "--config", "x layers=1", "--config", "x"]);
+    assert.match(twice.err, /--config: the name "x" is used twice/);
+    const share = await run(["compare", ...columns, "--test", "1"]);
+    assert.match(share.err, /--test: expected a share in \(0, 1\), got "1"/);
+    const folder = await run(["compare", ...columns, "--out", dir]);
+    assert.equal(folder.code, 2);
+    assert.match(folder.err, /--out: .* is a directory, not a file/);
+    assert.doesNotMatch(folder.err, /fitting/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
