@@ -262,7 +262,7 @@ export async function compare(
       losses.push(sums);
       // The baselines count over the first model's items (its unknown item included) and positions.
       if (i === 0 && (options.baselines ?? true)) {
-        baselineInput = asSequences(fitted.items, fitRows, testKeys, bySequence, family);
+        baselineInput = asSequences(fitted.items, keys.slice(held), testKeys, bySequence, family);
       }
     } finally {
       fitted.dispose();
@@ -309,7 +309,7 @@ export async function compare(
 /** Fit and held-out rows as id sequences over a fitted model's items, in position order. */
 function asSequences(
   items: readonly string[],
-  fitRows: readonly Observation[],
+  fitKeys: readonly string[],
   testKeys: readonly string[],
   bySequence: ReadonlyMap<string, Observation[]>,
   family: FitFamily,
@@ -329,13 +329,8 @@ function asSequences(
       ...(withValues ? { values: ordered.map((g) => g.map((r) => Number(r.value))) } : {}),
     };
   };
-  const fitGroups = new Map<string, Observation[]>();
-  for (const r of fitRows) {
-    const key = String(r.sequence);
-    (fitGroups.get(key) ?? fitGroups.set(key, []).get(key)!).push(r);
-  }
   return {
-    train: toSequences([...fitGroups.values()]),
+    train: toSequences(fitKeys.map((k) => bySequence.get(k)!)),
     test: toSequences(testKeys.map((k) => bySequence.get(k)!)),
     numItems: items.length - 1,
   };
