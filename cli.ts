@@ -344,6 +344,24 @@ function shade(weight: number): string {
 /** Prints each layer's head-averaged attention as a shaded grid (rows: queries, columns: keys). */
 
 /** The training curve of a fit as an SVG file's text, in the data's units where there is one scale. */
+/** Refuses a `--direction` other than bidirectional or unidirectional. */
+function checkDirection(raw: string | undefined): void {
+  if (raw !== undefined && raw !== "bidirectional" && raw !== "unidirectional") {
+    throw new UsageError(
+      `--direction: expected bidirectional or unidirectional, got ${JSON.stringify(raw)}`,
+    );
+  }
+}
+
+/** `--threads`: 1 or 2 (default 2 on a machine with two or more cores). */
+function threadsOf(raw: string | undefined): 1 | 2 {
+  const threads = raw === undefined ? (navigator.hardwareConcurrency >= 2 ? 2 : 1) : Number(raw);
+  if (threads !== 1 && threads !== 2) {
+    throw new UsageError(`--threads: expected 1 or 2, got ${JSON.stringify(raw)}`);
+  }
+  return threads;
+}
+
 /** The keys a `--config` may set, with the `fit` option each one sets. */
 const CONFIG_KEYS: Record<string, keyof FitOptions & string> = {
   layers: "layers",
@@ -429,19 +447,8 @@ async function runCompare(
   err: (s: string) => void,
   signal: AbortSignal | undefined,
 ): Promise<number> {
-  if (
-    v.direction !== undefined && v.direction !== "bidirectional" && v.direction !== "unidirectional"
-  ) {
-    throw new UsageError(
-      `--direction: expected bidirectional or unidirectional, got ${JSON.stringify(v.direction)}`,
-    );
-  }
-  const threads = v.threads === undefined
-    ? (navigator.hardwareConcurrency >= 2 ? 2 : 1)
-    : Number(v.threads);
-  if (threads !== 1 && threads !== 2) {
-    throw new UsageError(`--threads: expected 1 or 2, got ${JSON.stringify(v.threads)}`);
-  }
+  checkDirection(v.direction);
+  const threads = threadsOf(v.threads);
   const testShare = v.test === undefined ? 0.2 : Number(v.test);
   if (!(testShare > 0 && testShare < 1)) {
     throw new UsageError(`--test: expected a share in (0, 1), got ${JSON.stringify(v.test)}`);
@@ -861,22 +868,8 @@ export async function main(
           `--validation: expected a share in [0, 1), got ${JSON.stringify(v.validation)}`,
         );
       }
-      if (
-        v.direction !== undefined && v.direction !== "bidirectional" &&
-        v.direction !== "unidirectional"
-      ) {
-        throw new UsageError(
-          `--direction: expected bidirectional or unidirectional, got ${
-            JSON.stringify(v.direction)
-          }`,
-        );
-      }
-      const threads = v.threads === undefined
-        ? (navigator.hardwareConcurrency >= 2 ? 2 : 1)
-        : Number(v.threads);
-      if (threads !== 1 && threads !== 2) {
-        throw new UsageError(`--threads: expected 1 or 2, got ${JSON.stringify(v.threads)}`);
-      }
+      checkDirection(v.direction);
+      const threads = threadsOf(v.threads);
       if (
         !v.quiet && !v["raw-values"] &&
         (v.family ?? (v.value === undefined ? "categorical" : "gaussian")).endsWith("gaussian")
