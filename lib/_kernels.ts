@@ -14,6 +14,10 @@
  *   JavaScript, one short row at a time (and copies the whole input out of
  *   its memory for every slice), and gathers element by element. Ours copy
  *   whole rows inside wasm (`kernels/assembly/copy.ts`): copies, so exact.
+ * - **Transpose**: tfjs's wasm transpose is slow on the small matrices of
+ *   every dense layer's gradient (about 0.1 ms each). Ours copies rows where
+ *   the innermost axis stays, else 8x8 tiles (`kernels/assembly/copy.ts`):
+ *   a copy, so exact.
  * - **Identity**: tfjs's wasm backend copies the tensor; the engine calls it
  *   for every tensor it saves for a gradient (each input of a product, each
  *   output of a softmax...). Tensors are immutable, so ours shares the data,
@@ -28,6 +32,14 @@
  *   then adds each output's elements in order from zero. Ours adds the same
  *   elements in the same order where they lie, four outputs at a time
  *   (`kernels/assembly/reduce.ts`).
+ * - **EfaCopiesAttention** and its gradient (the package's own, no tfjs
+ *   counterpart): the first attention layer of every masked copy of a batch
+ *   of sequences, softmax and weighted sum included, in one call forward
+ *   and one backward (`kernels/assembly/copies.ts`), in place of some 130
+ *   small tfjs operations. Not bit-identical to them (it sums in its own
+ *   order and uses its own `exp`): equal to float32 rounding, which the
+ *   tests bound. **EfaTargetAttention** and its gradient likewise fuse the
+ *   last layer of the copies, one query per copy (at its masked position).
  *
  * @module
  */
@@ -37,6 +49,7 @@ import { WASM_BASE64 as BATCH_MATMUL_WASM } from "./kernels/_batch_matmul_wasm.t
 import { WASM_BASE64 as COPY_WASM } from "./kernels/_copy_wasm.ts";
 import { WASM_BASE64 as REDUCE_WASM } from "./kernels/_reduce_wasm.ts";
 import { WASM_BASE64 as ADAM_WASM } from "./kernels/_adam_wasm.ts";
+import { WASM_BASE64 as COPIES_WASM } from "./kernels/_copies_wasm.ts";
 
 /** The parts of tfjs's wasm backend that the kernels use. */
 interface WasmBackend {
@@ -77,6 +90,7 @@ type GatherRowsExport = (
   count: number,
 ) => number;
 
+type PermuteExport = (x: number, out: number, ...shapeAndStrides: number[]) => void;
 type ConcatRowsExport = (out: number, batch: number, count: number, parts: number) => void;
 type SumMiddleExport = (x: number, out: number, A: number, R: number, B: number) => void;
 type AdamSegmentExport = (
@@ -94,17 +108,85 @@ type AdamSegmentExport = (
   eps: number,
 ) => void;
 
+type CopiesForwardExport = (
+  p: number,
+  pm: number,
+  out: number,
+  weights: number,
+  scratch: number,
+  S: number,
+  n: number,
+  H: number,
+  K: number,
+  scale: number,
+) => void;
+type CopiesBackwardExport = (
+  p: number,
+  pm: number,
+  g: number,
+  weights: number,
+  dp: number,
+  dpm: number,
+  scratch: number,
+  S: number,
+  n: number,
+  H: number,
+  K: number,
+  scale: number,
+) => void;
+
+type TargetForwardExport = (
+  q: number,
+  k: number,
+  v: number,
+  out: number,
+  weights: number,
+  S: number,
+  n: number,
+  H: number,
+  K: number,
+  scale: number,
+) => void;
+type TargetBackwardExport = (
+  q: number,
+  k: number,
+  v: number,
+  g: number,
+  weights: number,
+  dq: number,
+  dk: number,
+  dv: number,
+  S: number,
+  n: number,
+  H: number,
+  K: number,
+  scale: number,
+) => void;
+
 let fast = true;
 let installed = false;
 let batchMatMulWasm: BatchMatMulExport | null = null;
 let copyBoxWasm: CopyBoxExport | null = null;
 let gatherRowsWasm: GatherRowsExport | null = null;
 let concatRowsWasm: ConcatRowsExport | null = null;
+let permuteWasm: PermuteExport | null = null;
 let sumMiddleWasm: { float32: SumMiddleExport; int32: SumMiddleExport } | null = null;
 let adamSegmentWasm: AdamSegmentExport | null = null;
+let copiesWasm: {
+  forward: CopiesForwardExport;
+  backward: CopiesBackwardExport;
+  targetForward: TargetForwardExport;
+  targetBackward: TargetBackwardExport;
+} | null = null;
 
 /** The name of the package's fused Adam kernel (see {@link adamUpdate}). */
 export const ADAM_KERNEL = "EfaAdam";
+
+/** The names of the package's masked-copies attention kernels (see {@link copiesAttentionForward}). */
+export const COPIES_KERNEL = "EfaCopiesAttention", COPIES_GRAD_KERNEL = "EfaCopiesAttentionGrad";
+
+/** The names of the one-query attention kernels of the copies' last layer (see {@link targetAttentionForward}). */
+export const TARGET_KERNEL = "EfaTargetAttention", TARGET_GRAD_KERNEL = "EfaTargetAttentionGrad";
 
 /**
  * Turns the package's kernels on (default) or off: off, tfjs's own kernels
@@ -157,8 +239,10 @@ export function installKernels(): boolean {
   const matMul = tf.getKernel("BatchMatMul", "wasm"), slice = tf.getKernel("Slice", "wasm");
   const splitV = tf.getKernel("SplitV", "wasm"), gather = tf.getKernel("GatherV2", "wasm");
   const concat = tf.getKernel("Concat", "wasm"), identity = tf.getKernel("Identity", "wasm");
-  const sum = tf.getKernel("Sum", "wasm");
-  if (!matMul || !slice || !splitV || !gather || !concat || !identity || !sum) return false;
+  const sum = tf.getKernel("Sum", "wasm"), transpose = tf.getKernel("Transpose", "wasm");
+  if (!matMul || !slice || !splitV || !gather || !concat || !identity || !sum || !transpose) {
+    return false;
+  }
   const exports = (base64: string): WebAssembly.Exports =>
     new WebAssembly.Instance(new WebAssembly.Module(decodeBase64(base64)), {
       env: { memory: wasmMemory },
@@ -168,6 +252,7 @@ export function installKernels(): boolean {
   copyBoxWasm = copy["copyBox"] as CopyBoxExport;
   gatherRowsWasm = copy["gatherRows"] as GatherRowsExport;
   concatRowsWasm = copy["concatRows"] as ConcatRowsExport;
+  permuteWasm = copy["permute"] as PermuteExport;
   const reduce = exports(REDUCE_WASM);
   sumMiddleWasm = {
     float32: reduce["sumMiddleF32"] as SumMiddleExport,
@@ -190,8 +275,28 @@ export function installKernels(): boolean {
   replace(concat, (args) => concatenate(args, concat.kernelFunc));
   replace(identity, (args) => share(args, identity.kernelFunc));
   replace(sum, (args) => sumBlock(args, sum.kernelFunc));
+  replace(transpose, (args) => permuted(args, transpose.kernelFunc));
   adamSegmentWasm = exports(ADAM_WASM)["adamSegment"] as AdamSegmentExport;
   tf.registerKernel({ kernelName: ADAM_KERNEL, backendName: "wasm", kernelFunc: adamKernel });
+  const copies = exports(COPIES_WASM);
+  copiesWasm = {
+    forward: copies["copiesForward"] as CopiesForwardExport,
+    backward: copies["copiesBackward"] as CopiesBackwardExport,
+    targetForward: copies["targetForward"] as TargetForwardExport,
+    targetBackward: copies["targetBackward"] as TargetBackwardExport,
+  };
+  tf.registerKernel({ kernelName: TARGET_KERNEL, backendName: "wasm", kernelFunc: targetKernel });
+  tf.registerKernel({
+    kernelName: TARGET_GRAD_KERNEL,
+    backendName: "wasm",
+    kernelFunc: targetGradKernel,
+  });
+  tf.registerKernel({ kernelName: COPIES_KERNEL, backendName: "wasm", kernelFunc: copiesKernel });
+  tf.registerKernel({
+    kernelName: COPIES_GRAD_KERNEL,
+    backendName: "wasm",
+    kernelFunc: copiesGradKernel,
+  });
   installed = true;
   return true;
 }
@@ -222,6 +327,32 @@ function sliceBox(
   const strides = [shape[1]! * shape[2]! * shape[3]!, shape[2]! * shape[3]!, shape[3]!];
   const out = backend.makeOutput(n, x.dtype as "float32");
   copyBoxWasm!(offsetOf(backend, x), offsetOf(backend, out), ...strides, ...begin4, ...size4);
+  return out;
+}
+
+function permuted(
+  args: Parameters<tf.KernelFunc>[0],
+  original: tf.KernelFunc,
+): ReturnType<tf.KernelFunc> {
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  const { perm } = args.attrs as { perm: number[] };
+  const backend = args.backend as unknown as WasmBackend;
+  const rank = x.shape.length;
+  if (
+    (x.dtype !== "float32" && x.dtype !== "int32") || rank < 1 || rank > 4 ||
+    perm.length !== rank || x.shape.some((d) => d === 0)
+  ) return original(args);
+  const out = backend.makeOutput(perm.map((a) => x.shape[a]!), x.dtype as "float32");
+  const pad = 4 - rank;
+  const shape = [...new Array(pad).fill(1), ...x.shape];
+  const strides = [shape[1]! * shape[2]! * shape[3]!, shape[2]! * shape[3]!, shape[3]!, 1];
+  const perm4 = [...Array.from({ length: pad }, (_, i) => i), ...perm.map((a) => a + pad)];
+  permuteWasm!(
+    offsetOf(backend, x),
+    offsetOf(backend, out),
+    ...perm4.map((a) => shape[a]!),
+    ...perm4.map((a) => strides[a]!),
+  );
   return out;
 }
 
@@ -464,4 +595,249 @@ function adamKernel(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
     outs.push(wOut);
   }
   return outs;
+}
+
+/** The shapes of a masked-copies attention call: S sequences of n tokens, H heads of K. */
+interface CopiesAttrs {
+  readonly heads: number;
+  readonly keyDim: number;
+  readonly scale: number;
+}
+
+/**
+ * The first attention layer of every masked copy (only when
+ * {@link fastKernelsActive} and `keyDim` is a multiple of 4): copy `i` of
+ * a sequence attends with the true tokens' queries, keys and values except
+ * at `i`, where the masked token's are used.
+ *
+ * @param projected The true tokens' fused projections, `[S, n, 3HK]` (query | key | value).
+ * @param projectedMasked The masked tokens' projections, `[S, n, 3HK]`.
+ * @param attrs The heads H, the key width K and the logits' scale.
+ * @returns The outputs `[S, H, n(i), n(j), K]` and the softmax weights `[S, H, n(i), n(j), n(l)]`.
+ */
+export function copiesAttentionForward(
+  projected: tf.Tensor,
+  projectedMasked: tf.Tensor,
+  attrs: CopiesAttrs,
+): [tf.Tensor, tf.Tensor] {
+  return tf.engine().runKernel(
+    COPIES_KERNEL,
+    { projected, projectedMasked } as unknown as tf.NamedTensorMap,
+    attrs as unknown as tf.NamedAttrMap,
+  ) as [tf.Tensor, tf.Tensor];
+}
+
+/**
+ * The gradient of {@link copiesAttentionForward}.
+ *
+ * @param projected As given to the forward pass, `[S, n, 3HK]`.
+ * @param projectedMasked As given to the forward pass, `[S, n, 3HK]`.
+ * @param dy The gradient of the outputs, `[S, H, n, n, K]`.
+ * @param weights The forward pass's weights, `[S, H, n, n, n]`.
+ * @param attrs As given to the forward pass.
+ * @returns The gradients of `projected` and `projectedMasked`.
+ */
+export function copiesAttentionBackward(
+  projected: tf.Tensor,
+  projectedMasked: tf.Tensor,
+  dy: tf.Tensor,
+  weights: tf.Tensor,
+  attrs: CopiesAttrs,
+): [tf.Tensor, tf.Tensor] {
+  return tf.engine().runKernel(
+    COPIES_GRAD_KERNEL,
+    { projected, projectedMasked, dy, weights } as unknown as tf.NamedTensorMap,
+    attrs as unknown as tf.NamedAttrMap,
+  ) as [tf.Tensor, tf.Tensor];
+}
+
+function copiesShape(args: Parameters<tf.KernelFunc>[0]): [number, number, number, number] {
+  const { projected, projectedMasked } = args.inputs as Record<string, tf.TensorInfo>;
+  const { heads: H, keyDim: K } = args.attrs as unknown as CopiesAttrs;
+  const [S, n, P] = projected!.shape as [number, number, number];
+  if (
+    projected!.shape.length !== 3 || P !== 3 * H * K || K % 4 !== 0 ||
+    projectedMasked!.shape.join() !== projected!.shape.join() ||
+    projected!.dtype !== "float32" || projectedMasked!.dtype !== "float32"
+  ) {
+    throw new TypeError(
+      `${COPIES_KERNEL}: expected two float32 [S, n, 3*${H}*${K}] projections with ${K} a multiple of 4, got [${
+        projected!.shape
+      }] and [${projectedMasked!.shape}]`,
+    );
+  }
+  return [S, n, H, K];
+}
+
+function withScratch<T>(backend: WasmBackend, floats: number, f: (scratch: number) => T): T {
+  const scratch = backend.wasm._malloc(4 * floats);
+  try {
+    return f(scratch);
+  } finally {
+    backend.wasm._free(scratch);
+  }
+}
+
+function copiesKernel(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
+  const [S, n, H, K] = copiesShape(args);
+  const { projected, projectedMasked } = args.inputs as Record<string, tf.TensorInfo>;
+  const backend = args.backend as unknown as WasmBackend;
+  const out = backend.makeOutput([S, H, n, n, K], "float32");
+  const weights = backend.makeOutput([S, H, n, n, n], "float32");
+  if (S * n === 0) return [out, weights];
+  withScratch(backend, 3 * n * n + 2 * n, (scratch) =>
+    copiesWasm!.forward(
+      offsetOf(backend, projected!),
+      offsetOf(backend, projectedMasked!),
+      offsetOf(backend, out),
+      offsetOf(backend, weights),
+      scratch,
+      S,
+      n,
+      H,
+      K,
+      (args.attrs as unknown as CopiesAttrs).scale,
+    ));
+  return [out, weights];
+}
+
+function copiesGradKernel(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
+  const [S, n, H, K] = copiesShape(args);
+  const { projected, projectedMasked, dy, weights } = args.inputs as Record<string, tf.TensorInfo>;
+  const backend = args.backend as unknown as WasmBackend;
+  const dp = backend.makeOutput(projected!.shape, "float32");
+  const dpm = backend.makeOutput(projected!.shape, "float32");
+  if (S * n === 0) return [dp, dpm];
+  withScratch(backend, 3 * n * n + 2 * n, (scratch) =>
+    copiesWasm!.backward(
+      offsetOf(backend, projected!),
+      offsetOf(backend, projectedMasked!),
+      offsetOf(backend, dy!),
+      offsetOf(backend, weights!),
+      offsetOf(backend, dp),
+      offsetOf(backend, dpm),
+      scratch,
+      S,
+      n,
+      H,
+      K,
+      (args.attrs as unknown as CopiesAttrs).scale,
+    ));
+  return [dp, dpm];
+}
+
+/**
+ * The last attention layer of every masked copy, at its masked position
+ * only (only when {@link fastKernelsActive} and `keyDim` is a multiple of
+ * 4): copy `i`'s one query attends to the keys and values of its tokens.
+ *
+ * @param q The queries, `[S, n(i), HK]`.
+ * @param k The keys of every copy's tokens, `[S, n(i), n(j), HK]`.
+ * @param v The values, `[S, n(i), n(j), HK]`.
+ * @param attrs The heads H, the key width K and the logits' scale.
+ * @returns The outputs `[S, n(i), HK]` and the softmax weights `[S, n(i), H, n(j)]`.
+ */
+export function targetAttentionForward(
+  q: tf.Tensor,
+  k: tf.Tensor,
+  v: tf.Tensor,
+  attrs: CopiesAttrs,
+): [tf.Tensor, tf.Tensor] {
+  return tf.engine().runKernel(
+    TARGET_KERNEL,
+    { q, k, v } as unknown as tf.NamedTensorMap,
+    attrs as unknown as tf.NamedAttrMap,
+  ) as [tf.Tensor, tf.Tensor];
+}
+
+/**
+ * The gradient of {@link targetAttentionForward}.
+ *
+ * @param q As given to the forward pass, `[S, n, HK]`.
+ * @param k As given to the forward pass, `[S, n, n, HK]`.
+ * @param v As given to the forward pass, `[S, n, n, HK]`.
+ * @param dy The gradient of the outputs, `[S, n, HK]`.
+ * @param weights The forward pass's weights, `[S, n, H, n]`.
+ * @param attrs As given to the forward pass.
+ * @returns The gradients of `q`, `k` and `v`.
+ */
+export function targetAttentionBackward(
+  q: tf.Tensor,
+  k: tf.Tensor,
+  v: tf.Tensor,
+  dy: tf.Tensor,
+  weights: tf.Tensor,
+  attrs: CopiesAttrs,
+): [tf.Tensor, tf.Tensor, tf.Tensor] {
+  return tf.engine().runKernel(
+    TARGET_GRAD_KERNEL,
+    { q, k, v, dy, weights } as unknown as tf.NamedTensorMap,
+    attrs as unknown as tf.NamedAttrMap,
+  ) as [tf.Tensor, tf.Tensor, tf.Tensor];
+}
+
+function targetShape(args: Parameters<tf.KernelFunc>[0]): [number, number, number, number] {
+  const { q, k, v } = args.inputs as Record<string, tf.TensorInfo>;
+  const { heads: H, keyDim: K } = args.attrs as unknown as CopiesAttrs;
+  const [S, n, HK] = q!.shape as [number, number, number];
+  const kv = [S, n, n, HK].join();
+  if (
+    q!.shape.length !== 3 || HK !== H * K || K % 4 !== 0 || k!.shape.join() !== kv ||
+    v!.shape.join() !== kv || [q, k, v].some((t) => t!.dtype !== "float32")
+  ) {
+    throw new TypeError(
+      `${TARGET_KERNEL}: expected float32 queries [S, n, ${H}*${K}] and keys and values [S, n, n, ${H}*${K}] with ${K} a multiple of 4, got [${
+        q!.shape
+      }], [${k!.shape}] and [${v!.shape}]`,
+    );
+  }
+  return [S, n, H, K];
+}
+
+function targetKernel(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
+  const [S, n, H, K] = targetShape(args);
+  const { q, k, v } = args.inputs as Record<string, tf.TensorInfo>;
+  const backend = args.backend as unknown as WasmBackend;
+  const out = backend.makeOutput([S, n, H * K], "float32");
+  const weights = backend.makeOutput([S, n, H, n], "float32");
+  if (S * n === 0) return [out, weights];
+  copiesWasm!.targetForward(
+    offsetOf(backend, q!),
+    offsetOf(backend, k!),
+    offsetOf(backend, v!),
+    offsetOf(backend, out),
+    offsetOf(backend, weights),
+    S,
+    n,
+    H,
+    K,
+    (args.attrs as unknown as CopiesAttrs).scale,
+  );
+  return [out, weights];
+}
+
+function targetGradKernel(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
+  const [S, n, H, K] = targetShape(args);
+  const { q, k, v, dy, weights } = args.inputs as Record<string, tf.TensorInfo>;
+  const backend = args.backend as unknown as WasmBackend;
+  const dq = backend.makeOutput(q!.shape, "float32");
+  const dk = backend.makeOutput(k!.shape, "float32");
+  const dv = backend.makeOutput(v!.shape, "float32");
+  if (S * n === 0) return [dq, dk, dv];
+  copiesWasm!.targetBackward(
+    offsetOf(backend, q!),
+    offsetOf(backend, k!),
+    offsetOf(backend, v!),
+    offsetOf(backend, dy!),
+    offsetOf(backend, weights!),
+    offsetOf(backend, dq),
+    offsetOf(backend, dk),
+    offsetOf(backend, dv),
+    S,
+    n,
+    H,
+    K,
+    (args.attrs as unknown as CopiesAttrs).scale,
+  );
+  return [dq, dk, dv];
 }

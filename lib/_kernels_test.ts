@@ -2,6 +2,14 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { backendInfo } from "./backend.ts";
 import { fastKernelsActive, setFastKernels } from "./_kernels.ts";
+import { CONFIGS, randomData } from "../tests/_model_configs.ts";
+import { clearLayoutCache } from "./_whole_sequences.ts";
+import { Adam } from "./adam.ts";
+import { createEfa, efaConfig } from "./model.ts";
+import { disposeModel } from "./objective.ts";
+import { planEpochs, planEvaluation } from "./plan.ts";
+import { SeedStream } from "./random.ts";
+import { batchLoss } from "./train.ts";
 
 /** Runs `f` with tfjs's own kernels (the oracle), then restores the package's. */
 function withOracle<T>(f: () => T): T {
@@ -96,7 +104,7 @@ Deno.test("matMul keeps tfjs's errors for shapes that do not agree", () => {
   });
 });
 
-Deno.test("slice, split, concat and gather: the same tensors as tfjs's kernels, tfjs's errors", () => {
+Deno.test("slice, split, concat, gather and transpose: the same tensors as tfjs's kernels, tfjs's errors", () => {
   const before = tf.memory().numTensors;
   const same = (f: () => tf.Tensor | tf.Tensor[], label: string): void => {
     tf.tidy(() => {
@@ -140,6 +148,19 @@ Deno.test("slice, split, concat and gather: the same tensors as tfjs's kernels, 
         () => tf.gather(tf.reshape(x4, [3, 4, 30]), tf.tensor1d([2, 0], "int32")),
         `rank 3 ${dtype}`,
       );
+      // Every permutation of ranks 1 to 4; sizes across the 8x8 tiles' edges.
+      const permutations = (r: number): number[][] =>
+        r === 0
+          ? [[]]
+          : permutations(r - 1).flatMap((p) =>
+            Array.from({ length: r }, (_, i) => [...p.slice(0, i), r - 1, ...p.slice(i)])
+          );
+      for (const shape of [[19], [9, 17], [3, 8, 13], [2, 3, 9, 10]]) {
+        const t = tf.cast(tf.randomUniform(shape, -9, 9, "float32", 4), dtype);
+        for (const perm of permutations(shape.length)) {
+          same(() => tf.transpose(t, perm), `transpose [${shape}] by [${perm}] ${dtype}`);
+        }
+      }
     });
   }
   assert.throws(
@@ -221,4 +242,34 @@ Deno.test("the fused Adam update: bit-identical to tfjs's operations over 300 st
   assert.equal(tf.memory().numTensors, before);
   const oracle = withOracle(run);
   ours.forEach((w, i) => assert.ok(sameBits(w, oracle[i]!), `variable ${i} differs`));
+});
+
+Deno.test("training with the package's kernels: within 1e-5 of tfjs's own after 100 steps, every model family", () => {
+  const before = tf.memory().numTensors;
+  for (const [name, overrides] of Object.entries(CONFIGS)) {
+    const train = (): number[] => {
+      const model = createEfa(efaConfig(overrides), { seed: 5 });
+      const data = randomData(name, new SeedStream(7));
+      const adam = new Adam(Object.values(model.params), { learningRate: 1e-3 });
+      const epochs = planEpochs(model, data, { batchSize: 6, rng: new SeedStream(3) });
+      const losses: number[] = [];
+      while (losses.length < 100) {
+        for (const step of epochs.next().value) {
+          for (const chunk of step.chunks) {
+            if (losses.length < 100) losses.push(adam.step(() => batchLoss(model, data, chunk)));
+          }
+        }
+      }
+      const final = planEvaluation(model, data, { batchSize: 64 })
+        .map((b) => tf.tidy(() => batchLoss(model, data, b).dataSync()[0]! * b.examples.length));
+      adam.dispose();
+      disposeModel(model);
+      return [...losses, final.reduce((a, b) => a + b, 0)];
+    };
+    const ours = train(), oracle = withOracle(train);
+    const worst = Math.max(...ours.map((l, i) => Math.abs(l - oracle[i]!) / Math.abs(oracle[i]!)));
+    assert.ok(worst <= 1e-5, `${name}: a loss differs by ${worst} (relative)`);
+  }
+  clearLayoutCache();
+  assert.equal(tf.memory().numTensors, before);
 });

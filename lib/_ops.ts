@@ -22,7 +22,7 @@ type GradFunc = (dy: TfTensor, saved: TfTensor[]) => TfTensor[];
  * @param forward The op: inputs, then tfjs's `save` callback.
  * @returns The op with the hand-written gradient.
  */
-function customGrad<Inputs extends TfTensor[]>(
+export function customGrad<Inputs extends TfTensor[]>(
   forward: (...args: [...Inputs, tf.GradSaveFunc]) => { value: TfTensor; gradFunc: GradFunc },
 ): (...inputs: Inputs) => TfTensor {
   const op = tf.customGrad(

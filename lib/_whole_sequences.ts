@@ -21,7 +21,14 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { dense, linear, param } from "./_ops.ts";
+import { customGrad, dense, linear, param } from "./_ops.ts";
+import {
+  copiesAttentionBackward,
+  copiesAttentionForward,
+  fastKernelsActive,
+  targetAttentionBackward,
+  targetAttentionForward,
+} from "./_kernels.ts";
 import type { TfTensor } from "./_types.ts";
 import type { SequencesBatch } from "./data.ts";
 import {
@@ -162,33 +169,13 @@ function encodeCopies(model: EfaModel, batch: SequencesBatch, maskItem: boolean)
     const out = tf.add(tf.addN(perHead), param(p, "layer0.attention.output.bias")); // [S, n, W]
     last = block(model, 0, maskedTokens, out);
   } else {
-    // Layer 1 for every copy i and query j, heads in the batch axis: logits [S*H, n(i), n(j), n(l)].
-    const [q, k, v] = tf.split(projected, [HK, HK, HK], 2).map((x) => headsAsBatch(x, H)); // [S*H, n, K]
-    const [qm, km, vm] = tf.split(projectedMasked, [HK, HK, HK], 2).map((x) => headsAsBatch(x, H));
-    // One product gives all four blocks: true and masked queries against true and masked keys.
-    const blocks = tf.matMul(tf.concat([q!, qm!], 1), tf.concat([k!, km!], 1), false, true); // [S*H, 2n, 2n]
-    const SH = S * H;
-    const all = tf.slice(blocks, [0, 0, 0], [SH, n, n]); // [S*H, n(j), n(l)] true queries on true keys
-    const columnReplaced = tf.transpose(tf.slice(blocks, [0, 0, n], [SH, n, n]), [0, 2, 1]); // [S*H, n(i), n(j)]: q_j . km_i
-    const rowReplaced = tf.slice(blocks, [0, n, 0], [SH, n, n]); // [S*H, n(i), n(l)]: qm_i . k_l
-    const selfMasked = tf.sum(tf.mul(qm!, km!), -1); // [S*H, n(i)]
-    const logits = tf.mul(
-      tf.addN([
-        tf.mul(tf.expandDims(all, 1), c.neither),
-        tf.mul(tf.expandDims(columnReplaced, 3), c.keyOnly),
-        tf.mul(tf.expandDims(rowReplaced, 2), c.queryOnly),
-        tf.mul(tf.reshape(selfMasked, [SH, n, 1, 1]), c.both),
-      ]),
-      scale,
-    ); // [S*H, n(i), n(j), n(l)]
-    const weights = weightsOverKeys(logits); // [S*H, n(i), n(j), n(l)]
-    // Copy i's values are the true ones except at i: sum_l w v_l + w_i (vm_i - v_i).
-    const onTrue = tf.reshape(tf.matMul(tf.reshape(weights, [SH, n * n, n]), v!), [SH, n, n, K]); // [S*H, n(i), n(j), K]
-    const onMasked = tf.sum(tf.mul(weights, c.keyIsMasked), -1, true); // [S*H, n(i), n(j), 1]
-    const attended = tf.reshape(
-      tf.add(onTrue, tf.mul(onMasked, tf.expandDims(tf.sub(vm!, v!), 2))),
-      [S, H, n * n * K],
-    ); // [S, H, n(i)*n(j)*K]
+    const attended = fastKernelsActive() && K % 4 === 0
+      ? tf.reshape(copiesAttention(projected, projectedMasked, { heads: H, keyDim: K, scale }), [
+        S,
+        H,
+        n * n * K,
+      ])
+      : copiesFirstLayer(projected, projectedMasked, c, H, K, scale); // [S, H, n(i)*n(j)*K]
     // The output projection head by head (a slice of the batch axis; no transpose of this large tensor).
     const perHead = Array.from({ length: H }, (_, h) =>
       linear(
@@ -211,16 +198,121 @@ function encodeCopies(model: EfaModel, batch: SequencesBatch, maskItem: boolean)
     // Last layer at the masked position only: one query per copy, elementwise, softmax over the key axis j.
     const target = tf.sum(tf.mul(h, diagonal), 2); // [S, n(i), W]
     // Separate key and value projections: splitting a fused [S, n, n, 2H, K] tensor is very slow in tfjs.
-    const k2 = tf.reshape(dense(p, `layer${L - 1}.attention.key`, h), [S, n, n, H, K]); // [S, n(i), n(j), H, K]
-    const v2 = tf.reshape(dense(p, `layer${L - 1}.attention.value`, h), [S, n, n, H, K]);
-    const q2 = tf.reshape(dense(p, `layer${L - 1}.attention.query`, target), [S, n, 1, H, K]);
-    const logits2 = tf.mul(tf.sum(tf.mul(q2, k2), -1), scale); // [S, n(i), n(j), H]
-    const weights2 = weightsOverKeys(logits2, 2); // softmax over j
-    const out2 = tf.reshape(tf.sum(tf.mul(tf.expandDims(weights2, 4), v2), 2), [S, n, HK]); // [S, n(i), HK]
+    const k2 = dense(p, `layer${L - 1}.attention.key`, h); // [S, n(i), n(j), HK]
+    const v2 = dense(p, `layer${L - 1}.attention.value`, h);
+    const q2 = dense(p, `layer${L - 1}.attention.query`, target); // [S, n(i), HK]
+    const out2 = fastKernelsActive() && K % 4 === 0
+      ? targetAttention(q2, k2, v2, { heads: H, keyDim: K, scale })
+      : targetAttentionOps(q2, k2, v2, H, K, scale); // [S, n(i), HK]
     const attention = dense(p, `layer${L - 1}.attention.output`, out2); // [S, n, W]
     last = block(model, L - 1, target, attention);
   }
   return rowsAt(last, batch.selector); // [E, W] each example's masked position
+}
+
+/**
+ * The first attention layer of every masked copy in tfjs operations (the
+ * oracle of the fused kernel, and the path off the wasm backend): copy i's
+ * output at every query j, `[S, H, n(i)*n(j)*K]`.
+ */
+function copiesFirstLayer(
+  projected: TfTensor,
+  projectedMasked: TfTensor,
+  c: CopyConstants,
+  H: number,
+  K: number,
+  scale: number,
+): TfTensor {
+  const HK = H * K;
+  const [S, n] = projected.shape as [number, number];
+  // Layer 1 for every copy i and query j, heads in the batch axis: logits [S*H, n(i), n(j), n(l)].
+  const [q, k, v] = tf.split(projected, [HK, HK, HK], 2).map((x) => headsAsBatch(x, H)); // [S*H, n, K]
+  const [qm, km, vm] = tf.split(projectedMasked, [HK, HK, HK], 2).map((x) => headsAsBatch(x, H));
+  // One product gives all four blocks: true and masked queries against true and masked keys.
+  const blocks = tf.matMul(tf.concat([q!, qm!], 1), tf.concat([k!, km!], 1), false, true); // [S*H, 2n, 2n]
+  const SH = S * H;
+  const all = tf.slice(blocks, [0, 0, 0], [SH, n, n]); // [S*H, n(j), n(l)] true queries on true keys
+  const columnReplaced = tf.transpose(tf.slice(blocks, [0, 0, n], [SH, n, n]), [0, 2, 1]); // [S*H, n(i), n(j)]: q_j . km_i
+  const rowReplaced = tf.slice(blocks, [0, n, 0], [SH, n, n]); // [S*H, n(i), n(l)]: qm_i . k_l
+  const selfMasked = tf.sum(tf.mul(qm!, km!), -1); // [S*H, n(i)]
+  const logits = tf.mul(
+    tf.addN([
+      tf.mul(tf.expandDims(all, 1), c.neither),
+      tf.mul(tf.expandDims(columnReplaced, 3), c.keyOnly),
+      tf.mul(tf.expandDims(rowReplaced, 2), c.queryOnly),
+      tf.mul(tf.reshape(selfMasked, [SH, n, 1, 1]), c.both),
+    ]),
+    scale,
+  ); // [S*H, n(i), n(j), n(l)]
+  const weights = weightsOverKeys(logits); // [S*H, n(i), n(j), n(l)]
+  // Copy i's values are the true ones except at i: sum_l w v_l + w_i (vm_i - v_i).
+  const onTrue = tf.reshape(tf.matMul(tf.reshape(weights, [SH, n * n, n]), v!), [SH, n, n, K]); // [S*H, n(i), n(j), K]
+  const onMasked = tf.sum(tf.mul(weights, c.keyIsMasked), -1, true); // [S*H, n(i), n(j), 1]
+  const attended = tf.reshape(
+    tf.add(onTrue, tf.mul(onMasked, tf.expandDims(tf.sub(vm!, v!), 2))),
+    [S, H, n * n * K],
+  ); // [S, H, n(i)*n(j)*K]
+  return attended;
+}
+
+/**
+ * The fused kernel's op: {@link copiesAttentionForward} with its gradient,
+ * `[S, n, 3HK]` twice to `[S, H, n(i), n(j), K]`.
+ */
+function copiesAttention(
+  projected: TfTensor,
+  projectedMasked: TfTensor,
+  attrs: { heads: number; keyDim: number; scale: number },
+): TfTensor {
+  const op = customGrad<[p: TfTensor, pm: TfTensor]>((p, pm, save) => {
+    const [out, weights] = copiesAttentionForward(p, pm, attrs);
+    save([p, pm, weights]);
+    return {
+      value: out,
+      gradFunc: (dy, [ps, pms, ws]) => copiesAttentionBackward(ps!, pms!, dy, ws!, attrs),
+    };
+  });
+  return op(projected, projectedMasked);
+}
+
+/**
+ * The copies' last layer in tfjs operations (the oracle of the fused
+ * kernel): one query per copy, elementwise, softmax over the key axis j.
+ * `[S, n(i), HK]` queries, `[S, n(i), n(j), HK]` keys and values to `[S, n(i), HK]`.
+ */
+function targetAttentionOps(
+  q: TfTensor,
+  k: TfTensor,
+  v: TfTensor,
+  H: number,
+  K: number,
+  scale: number,
+): TfTensor {
+  const [S, n] = q.shape as [number, number];
+  const k2 = tf.reshape(k, [S, n, n, H, K]); // [S, n(i), n(j), H, K]
+  const v2 = tf.reshape(v, [S, n, n, H, K]);
+  const q2 = tf.reshape(q, [S, n, 1, H, K]);
+  const logits2 = tf.mul(tf.sum(tf.mul(q2, k2), -1), scale); // [S, n(i), n(j), H]
+  const weights2 = weightsOverKeys(logits2, 2); // softmax over j
+  return tf.reshape(tf.sum(tf.mul(tf.expandDims(weights2, 4), v2), 2), [S, n, H * K]); // [S, n(i), HK]
+}
+
+/** The fused kernel's op: {@link targetAttentionForward} with its gradient. */
+function targetAttention(
+  q: TfTensor,
+  k: TfTensor,
+  v: TfTensor,
+  attrs: { heads: number; keyDim: number; scale: number },
+): TfTensor {
+  const op = customGrad<[q: TfTensor, k: TfTensor, v: TfTensor]>((qs, ks, vs, save) => {
+    const [out, weights] = targetAttentionForward(qs, ks, vs, attrs);
+    save([qs, ks, vs, weights]);
+    return {
+      value: out,
+      gradFunc: (dy, [a, b, c, w]) => targetAttentionBackward(a!, b!, c!, dy, w!, attrs),
+    };
+  });
+  return op(q, k, v);
 }
 
 /** Per-length constants of the two-stream attention, built once and kept. */

@@ -70,3 +70,42 @@ export function concatRows(out: usize, batch: i32, count: i32, parts: usize): vo
     }
   }
 }
+
+/**
+ * A transposition: `out[i0, i1, i2, i3] = x[i0 t0 + i1 t1 + i2 t2 + i3 t3]`
+ * for the output's shape `d0 x d1 x d2 x d3`, where `t` are the input's
+ * element strides of the output's axes. Whole rows where the innermost axis
+ * stays innermost (`t3 == 1`), else 8 x 8 tiles of the two inner axes.
+ */
+export function permute(
+  x: usize, out: usize,
+  d0: i32, d1: i32, d2: i32, d3: i32,
+  t0: i32, t1: i32, t2: i32, t3: i32,
+): void {
+  const plane = <usize>(d2 * d3) << 2;
+  for (let i = 0; i < d0; i++) {
+    for (let j = 0; j < d1; j++) {
+      const from = x + (<usize>(i * t0 + j * t1) << 2);
+      const to = out + <usize>(i * d1 + j) * plane;
+      if (t3 == 1) {
+        const row = <usize>d3 << 2;
+        for (let y = 0; y < d2; y++) {
+          memory.copy(to + <usize>y * row, from + (<usize>(y * t2) << 2), row);
+        }
+        continue;
+      }
+      for (let y0 = 0; y0 < d2; y0 += 8) {
+        const y1 = min(y0 + 8, d2);
+        for (let x0 = 0; x0 < d3; x0 += 8) {
+          const x1 = min(x0 + 8, d3);
+          for (let y = y0; y < y1; y++) {
+            const src = from + (<usize>(y * t2) << 2), dst = to + (<usize>(y * d3) << 2);
+            for (let c = x0; c < x1; c++) {
+              store<u32>(dst + (<usize>c << 2), load<u32>(src + (<usize>(c * t3) << 2)));
+            }
+          }
+        }
+      }
+    }
+  }
+}
