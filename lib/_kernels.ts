@@ -32,37 +32,18 @@
  *   then adds each output's elements in order from zero. Ours adds the same
  *   elements in the same order where they lie, four outputs at a time
  *   (`kernels/assembly/reduce.ts`).
- * - **EfaCopiesAttention** and its gradient (the package's own, no tfjs
- *   counterpart): the first attention layer of every masked copy of a batch
- *   of sequences, softmax and weighted sum included, in one call forward
- *   and one backward (`kernels/assembly/copies.ts`), in place of some 130
- *   small tfjs operations. Not bit-identical to them (it sums in its own
- *   order and uses its own `exp`): equal to float32 rounding, which the
- *   tests bound. **EfaTargetAttention** and its gradient likewise fuse the
- *   last layer of the copies, one query per copy (at its masked position).
+ * - The fused attention of the copies and streams layouts
+ *   (`_attention_kernels.ts`), installed with these.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { decodeBase64 } from "./_base64.ts";
 import { WASM_BASE64 as BATCH_MATMUL_WASM } from "./kernels/_batch_matmul_wasm.ts";
 import { WASM_BASE64 as COPY_WASM } from "./kernels/_copy_wasm.ts";
 import { WASM_BASE64 as REDUCE_WASM } from "./kernels/_reduce_wasm.ts";
 import { WASM_BASE64 as ADAM_WASM } from "./kernels/_adam_wasm.ts";
-import { WASM_BASE64 as COPIES_WASM } from "./kernels/_copies_wasm.ts";
-
-/** The parts of tfjs's wasm backend that the kernels use. */
-interface WasmBackend {
-  readonly wasm: {
-    readonly asm: { readonly memory: WebAssembly.Memory };
-    _malloc(bytes: number): number;
-    _free(pointer: number): void;
-  };
-  readonly dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
-  makeOutput(shape: number[], dtype: "float32"): tf.TensorInfo;
-  disposeData(dataId: object): boolean;
-  incRef(dataId: object): void;
-}
+import { installAttentionKernels } from "./_attention_kernels.ts";
+import { instantiate, offsetOf, type WasmBackend } from "./_wasm_memory.ts";
 
 type BatchMatMulExport = (
   a: number,
@@ -108,61 +89,6 @@ type AdamSegmentExport = (
   eps: number,
 ) => void;
 
-type CopiesForwardExport = (
-  p: number,
-  pm: number,
-  out: number,
-  weights: number,
-  scratch: number,
-  S: number,
-  n: number,
-  H: number,
-  K: number,
-  scale: number,
-) => void;
-type CopiesBackwardExport = (
-  p: number,
-  pm: number,
-  g: number,
-  weights: number,
-  dp: number,
-  dpm: number,
-  scratch: number,
-  S: number,
-  n: number,
-  H: number,
-  K: number,
-  scale: number,
-) => void;
-
-type TargetForwardExport = (
-  q: number,
-  k: number,
-  v: number,
-  out: number,
-  weights: number,
-  S: number,
-  n: number,
-  H: number,
-  K: number,
-  scale: number,
-) => void;
-type TargetBackwardExport = (
-  q: number,
-  k: number,
-  v: number,
-  g: number,
-  weights: number,
-  dq: number,
-  dk: number,
-  dv: number,
-  S: number,
-  n: number,
-  H: number,
-  K: number,
-  scale: number,
-) => void;
-
 let fast = true;
 let installed = false;
 let batchMatMulWasm: BatchMatMulExport | null = null;
@@ -172,21 +98,8 @@ let concatRowsWasm: ConcatRowsExport | null = null;
 let permuteWasm: PermuteExport | null = null;
 let sumMiddleWasm: { float32: SumMiddleExport; int32: SumMiddleExport } | null = null;
 let adamSegmentWasm: AdamSegmentExport | null = null;
-let copiesWasm: {
-  forward: CopiesForwardExport;
-  backward: CopiesBackwardExport;
-  targetForward: TargetForwardExport;
-  targetBackward: TargetBackwardExport;
-} | null = null;
-
 /** The name of the package's fused Adam kernel (see {@link adamUpdate}). */
 export const ADAM_KERNEL = "EfaAdam";
-
-/** The names of the package's masked-copies attention kernels (see {@link copiesAttentionForward}). */
-export const COPIES_KERNEL = "EfaCopiesAttention", COPIES_GRAD_KERNEL = "EfaCopiesAttentionGrad";
-
-/** The names of the one-query attention kernels of the copies' last layer (see {@link targetAttentionForward}). */
-export const TARGET_KERNEL = "EfaTargetAttention", TARGET_GRAD_KERNEL = "EfaTargetAttentionGrad";
 
 /**
  * Turns the package's kernels on (default) or off: off, tfjs's own kernels
@@ -243,10 +156,7 @@ export function installKernels(): boolean {
   if (!matMul || !slice || !splitV || !gather || !concat || !identity || !sum || !transpose) {
     return false;
   }
-  const exports = (base64: string): WebAssembly.Exports =>
-    new WebAssembly.Instance(new WebAssembly.Module(decodeBase64(base64)), {
-      env: { memory: wasmMemory },
-    }).exports;
+  const exports = (base64: string): WebAssembly.Exports => instantiate(base64, wasmMemory);
   batchMatMulWasm = exports(BATCH_MATMUL_WASM)["batchMatMul"] as BatchMatMulExport;
   const copy = exports(COPY_WASM);
   copyBoxWasm = copy["copyBox"] as CopyBoxExport;
@@ -278,32 +188,9 @@ export function installKernels(): boolean {
   replace(transpose, (args) => permuted(args, transpose.kernelFunc));
   adamSegmentWasm = exports(ADAM_WASM)["adamSegment"] as AdamSegmentExport;
   tf.registerKernel({ kernelName: ADAM_KERNEL, backendName: "wasm", kernelFunc: adamKernel });
-  const copies = exports(COPIES_WASM);
-  copiesWasm = {
-    forward: copies["copiesForward"] as CopiesForwardExport,
-    backward: copies["copiesBackward"] as CopiesBackwardExport,
-    targetForward: copies["targetForward"] as TargetForwardExport,
-    targetBackward: copies["targetBackward"] as TargetBackwardExport,
-  };
-  tf.registerKernel({ kernelName: TARGET_KERNEL, backendName: "wasm", kernelFunc: targetKernel });
-  tf.registerKernel({
-    kernelName: TARGET_GRAD_KERNEL,
-    backendName: "wasm",
-    kernelFunc: targetGradKernel,
-  });
-  tf.registerKernel({ kernelName: COPIES_KERNEL, backendName: "wasm", kernelFunc: copiesKernel });
-  tf.registerKernel({
-    kernelName: COPIES_GRAD_KERNEL,
-    backendName: "wasm",
-    kernelFunc: copiesGradKernel,
-  });
+  installAttentionKernels(wasmMemory);
   installed = true;
   return true;
-}
-
-/** Where a tensor's data starts in tfjs's memory (bytes). */
-function offsetOf(backend: WasmBackend, t: tf.TensorInfo): number {
-  return backend.dataIdMap.get(t.dataId)!.memoryOffset;
 }
 
 function sliceBox(
@@ -595,249 +482,4 @@ function adamKernel(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
     outs.push(wOut);
   }
   return outs;
-}
-
-/** The shapes of a masked-copies attention call: S sequences of n tokens, H heads of K. */
-interface CopiesAttrs {
-  readonly heads: number;
-  readonly keyDim: number;
-  readonly scale: number;
-}
-
-/**
- * The first attention layer of every masked copy (only when
- * {@link fastKernelsActive} and `keyDim` is a multiple of 4): copy `i` of
- * a sequence attends with the true tokens' queries, keys and values except
- * at `i`, where the masked token's are used.
- *
- * @param projected The true tokens' fused projections, `[S, n, 3HK]` (query | key | value).
- * @param projectedMasked The masked tokens' projections, `[S, n, 3HK]`.
- * @param attrs The heads H, the key width K and the logits' scale.
- * @returns The outputs `[S, H, n(i), n(j), K]` and the softmax weights `[S, H, n(i), n(j), n(l)]`.
- */
-export function copiesAttentionForward(
-  projected: tf.Tensor,
-  projectedMasked: tf.Tensor,
-  attrs: CopiesAttrs,
-): [tf.Tensor, tf.Tensor] {
-  return tf.engine().runKernel(
-    COPIES_KERNEL,
-    { projected, projectedMasked } as unknown as tf.NamedTensorMap,
-    attrs as unknown as tf.NamedAttrMap,
-  ) as [tf.Tensor, tf.Tensor];
-}
-
-/**
- * The gradient of {@link copiesAttentionForward}.
- *
- * @param projected As given to the forward pass, `[S, n, 3HK]`.
- * @param projectedMasked As given to the forward pass, `[S, n, 3HK]`.
- * @param dy The gradient of the outputs, `[S, H, n, n, K]`.
- * @param weights The forward pass's weights, `[S, H, n, n, n]`.
- * @param attrs As given to the forward pass.
- * @returns The gradients of `projected` and `projectedMasked`.
- */
-export function copiesAttentionBackward(
-  projected: tf.Tensor,
-  projectedMasked: tf.Tensor,
-  dy: tf.Tensor,
-  weights: tf.Tensor,
-  attrs: CopiesAttrs,
-): [tf.Tensor, tf.Tensor] {
-  return tf.engine().runKernel(
-    COPIES_GRAD_KERNEL,
-    { projected, projectedMasked, dy, weights } as unknown as tf.NamedTensorMap,
-    attrs as unknown as tf.NamedAttrMap,
-  ) as [tf.Tensor, tf.Tensor];
-}
-
-function copiesShape(args: Parameters<tf.KernelFunc>[0]): [number, number, number, number] {
-  const { projected, projectedMasked } = args.inputs as Record<string, tf.TensorInfo>;
-  const { heads: H, keyDim: K } = args.attrs as unknown as CopiesAttrs;
-  const [S, n, P] = projected!.shape as [number, number, number];
-  if (
-    projected!.shape.length !== 3 || P !== 3 * H * K || K % 4 !== 0 ||
-    projectedMasked!.shape.join() !== projected!.shape.join() ||
-    projected!.dtype !== "float32" || projectedMasked!.dtype !== "float32"
-  ) {
-    throw new TypeError(
-      `${COPIES_KERNEL}: expected two float32 [S, n, 3*${H}*${K}] projections with ${K} a multiple of 4, got [${
-        projected!.shape
-      }] and [${projectedMasked!.shape}]`,
-    );
-  }
-  return [S, n, H, K];
-}
-
-function withScratch<T>(backend: WasmBackend, floats: number, f: (scratch: number) => T): T {
-  const scratch = backend.wasm._malloc(4 * floats);
-  try {
-    return f(scratch);
-  } finally {
-    backend.wasm._free(scratch);
-  }
-}
-
-function copiesKernel(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
-  const [S, n, H, K] = copiesShape(args);
-  const { projected, projectedMasked } = args.inputs as Record<string, tf.TensorInfo>;
-  const backend = args.backend as unknown as WasmBackend;
-  const out = backend.makeOutput([S, H, n, n, K], "float32");
-  const weights = backend.makeOutput([S, H, n, n, n], "float32");
-  if (S * n === 0) return [out, weights];
-  withScratch(backend, 3 * n * n + 2 * n, (scratch) =>
-    copiesWasm!.forward(
-      offsetOf(backend, projected!),
-      offsetOf(backend, projectedMasked!),
-      offsetOf(backend, out),
-      offsetOf(backend, weights),
-      scratch,
-      S,
-      n,
-      H,
-      K,
-      (args.attrs as unknown as CopiesAttrs).scale,
-    ));
-  return [out, weights];
-}
-
-function copiesGradKernel(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
-  const [S, n, H, K] = copiesShape(args);
-  const { projected, projectedMasked, dy, weights } = args.inputs as Record<string, tf.TensorInfo>;
-  const backend = args.backend as unknown as WasmBackend;
-  const dp = backend.makeOutput(projected!.shape, "float32");
-  const dpm = backend.makeOutput(projected!.shape, "float32");
-  if (S * n === 0) return [dp, dpm];
-  withScratch(backend, 3 * n * n + 2 * n, (scratch) =>
-    copiesWasm!.backward(
-      offsetOf(backend, projected!),
-      offsetOf(backend, projectedMasked!),
-      offsetOf(backend, dy!),
-      offsetOf(backend, weights!),
-      offsetOf(backend, dp),
-      offsetOf(backend, dpm),
-      scratch,
-      S,
-      n,
-      H,
-      K,
-      (args.attrs as unknown as CopiesAttrs).scale,
-    ));
-  return [dp, dpm];
-}
-
-/**
- * The last attention layer of every masked copy, at its masked position
- * only (only when {@link fastKernelsActive} and `keyDim` is a multiple of
- * 4): copy `i`'s one query attends to the keys and values of its tokens.
- *
- * @param q The queries, `[S, n(i), HK]`.
- * @param k The keys of every copy's tokens, `[S, n(i), n(j), HK]`.
- * @param v The values, `[S, n(i), n(j), HK]`.
- * @param attrs The heads H, the key width K and the logits' scale.
- * @returns The outputs `[S, n(i), HK]` and the softmax weights `[S, n(i), H, n(j)]`.
- */
-export function targetAttentionForward(
-  q: tf.Tensor,
-  k: tf.Tensor,
-  v: tf.Tensor,
-  attrs: CopiesAttrs,
-): [tf.Tensor, tf.Tensor] {
-  return tf.engine().runKernel(
-    TARGET_KERNEL,
-    { q, k, v } as unknown as tf.NamedTensorMap,
-    attrs as unknown as tf.NamedAttrMap,
-  ) as [tf.Tensor, tf.Tensor];
-}
-
-/**
- * The gradient of {@link targetAttentionForward}.
- *
- * @param q As given to the forward pass, `[S, n, HK]`.
- * @param k As given to the forward pass, `[S, n, n, HK]`.
- * @param v As given to the forward pass, `[S, n, n, HK]`.
- * @param dy The gradient of the outputs, `[S, n, HK]`.
- * @param weights The forward pass's weights, `[S, n, H, n]`.
- * @param attrs As given to the forward pass.
- * @returns The gradients of `q`, `k` and `v`.
- */
-export function targetAttentionBackward(
-  q: tf.Tensor,
-  k: tf.Tensor,
-  v: tf.Tensor,
-  dy: tf.Tensor,
-  weights: tf.Tensor,
-  attrs: CopiesAttrs,
-): [tf.Tensor, tf.Tensor, tf.Tensor] {
-  return tf.engine().runKernel(
-    TARGET_GRAD_KERNEL,
-    { q, k, v, dy, weights } as unknown as tf.NamedTensorMap,
-    attrs as unknown as tf.NamedAttrMap,
-  ) as [tf.Tensor, tf.Tensor, tf.Tensor];
-}
-
-function targetShape(args: Parameters<tf.KernelFunc>[0]): [number, number, number, number] {
-  const { q, k, v } = args.inputs as Record<string, tf.TensorInfo>;
-  const { heads: H, keyDim: K } = args.attrs as unknown as CopiesAttrs;
-  const [S, n, HK] = q!.shape as [number, number, number];
-  const kv = [S, n, n, HK].join();
-  if (
-    q!.shape.length !== 3 || HK !== H * K || K % 4 !== 0 || k!.shape.join() !== kv ||
-    v!.shape.join() !== kv || [q, k, v].some((t) => t!.dtype !== "float32")
-  ) {
-    throw new TypeError(
-      `${TARGET_KERNEL}: expected float32 queries [S, n, ${H}*${K}] and keys and values [S, n, n, ${H}*${K}] with ${K} a multiple of 4, got [${
-        q!.shape
-      }], [${k!.shape}] and [${v!.shape}]`,
-    );
-  }
-  return [S, n, H, K];
-}
-
-function targetKernel(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
-  const [S, n, H, K] = targetShape(args);
-  const { q, k, v } = args.inputs as Record<string, tf.TensorInfo>;
-  const backend = args.backend as unknown as WasmBackend;
-  const out = backend.makeOutput([S, n, H * K], "float32");
-  const weights = backend.makeOutput([S, n, H, n], "float32");
-  if (S * n === 0) return [out, weights];
-  copiesWasm!.targetForward(
-    offsetOf(backend, q!),
-    offsetOf(backend, k!),
-    offsetOf(backend, v!),
-    offsetOf(backend, out),
-    offsetOf(backend, weights),
-    S,
-    n,
-    H,
-    K,
-    (args.attrs as unknown as CopiesAttrs).scale,
-  );
-  return [out, weights];
-}
-
-function targetGradKernel(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
-  const [S, n, H, K] = targetShape(args);
-  const { q, k, v, dy, weights } = args.inputs as Record<string, tf.TensorInfo>;
-  const backend = args.backend as unknown as WasmBackend;
-  const dq = backend.makeOutput(q!.shape, "float32");
-  const dk = backend.makeOutput(k!.shape, "float32");
-  const dv = backend.makeOutput(v!.shape, "float32");
-  if (S * n === 0) return [dq, dk, dv];
-  copiesWasm!.targetBackward(
-    offsetOf(backend, q!),
-    offsetOf(backend, k!),
-    offsetOf(backend, v!),
-    offsetOf(backend, dy!),
-    offsetOf(backend, weights!),
-    offsetOf(backend, dq),
-    offsetOf(backend, dk),
-    offsetOf(backend, dv),
-    S,
-    n,
-    H,
-    K,
-    (args.attrs as unknown as CopiesAttrs).scale,
-  );
-  return [dq, dk, dv];
 }

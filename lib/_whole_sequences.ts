@@ -22,13 +22,15 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { customGrad, dense, linear, param } from "./_ops.ts";
+import { fastKernelsActive } from "./_kernels.ts";
 import {
   copiesAttentionBackward,
   copiesAttentionForward,
-  fastKernelsActive,
+  streamsAttentionBackward,
+  streamsAttentionForward,
   targetAttentionBackward,
   targetAttentionForward,
-} from "./_kernels.ts";
+} from "./_attention_kernels.ts";
 import type { TfTensor } from "./_types.ts";
 import type { SequencesBatch } from "./data.ts";
 import {
@@ -72,51 +74,122 @@ export function sequencesForward(model: EfaModel, batch: SequencesBatch): ModelO
  * stream at every target, all targets of each sequence in one pass.
  */
 function encodeStreams(model: EfaModel, batch: SequencesBatch, maskItem: boolean): TfTensor {
-  const { layers: L, heads, keyDim } = model.config;
-  const HK = heads * keyDim;
+  const { layers: L, heads: H, keyDim: K } = model.config;
+  const HK = H * K;
   const [S, n] = batch.items.shape as [number, number];
-  const scale = 1 / Math.sqrt(keyDim);
-  const { diagonal, offDiagonal, causalBias } = constantsFor(n); // [n, n]
+  const attrs = { heads: H, keyDim: K, scale: 1 / Math.sqrt(K) };
+  const attention = fastKernelsActive() && K % 4 === 0 ? streamsAttention : streamsAttentionOps;
   let content = embedTokens(model, batch, null, false); // [S, n, W] the true tokens
   let query = embedTokens(model, batch, tf.fill([S, n], 1, "bool"), maskItem); // [S, n, W] masked tokens
   for (let l = 0; l < L; l++) {
     const last = l === L - 1;
+    // The last layer's content stream only gives keys and values to the query stream.
     const [wc, bc] = fusedProjection(model, l, last ? ["key", "value"] : ["query", "key", "value"]);
-    const contentParts = tf.split(linear(content, wc, bc), last ? [HK, HK] : [HK, HK, HK], 2)
-      .map((p) => headsAsBatch(p, heads)); // [S*H, n, K] each
-    const [kc, vc] = last ? contentParts : contentParts.slice(1);
+    const contentProjected = linear(content, wc, bc); // [S, n, 2HK or 3HK]
     const [wq, bq] = fusedProjection(model, l, ["query", "key", "value"]);
-    const [qg, kg, vg] = tf.split(linear(query, wq, bq), [HK, HK, HK], 2).map((p) =>
-      headsAsBatch(p, heads)
-    ); // [S*H, n, K]
+    const queryProjected = linear(query, wq, bq); // [S, n, 3HK]
     // Query stream: target i attends to the content tokens j < i and, on the diagonal, to its own masked token.
-    const cross = tf.mul(tf.matMul(qg!, kc!, false, true), scale); // [S*H, n, n]
-    const self = tf.mul(tf.sum(tf.mul(qg!, kg!), -1, true), scale); // [S*H, n, 1]
-    const logits = tf.add(tf.add(tf.mul(cross, offDiagonal), tf.mul(self, diagonal)), causalBias); // [S*H, n, n]
-    const weights = weightsOverKeys(logits); // [S*H, n, n]
-    const selfWeight = tf.sum(tf.mul(weights, diagonal), -1, true); // [S*H, n, 1]
-    const attended = tf.add(tf.matMul(tf.mul(weights, offDiagonal), vc!), tf.mul(selfWeight, vg!)); // [S*H, n, K]
-    const out = dense(
-      model.params,
-      `layer${l}.attention.output`,
-      batchAsHeads(attended, heads),
+    const offsets = last
+      ? { keyOffset: 0, valueOffset: HK }
+      : { keyOffset: HK, valueOffset: 2 * HK };
+    const attendedQuery = attention(queryProjected, contentProjected, { ...attrs, ...offsets }); // [S, n, HK]
+    const nextQuery = block(
+      model,
+      l,
+      query,
+      dense(model.params, `layer${l}.attention.output`, attendedQuery),
     ); // [S, n, W]
-    const nextQuery = block(model, l, query, out);
     if (!last) {
       // Content stream: causal self-attention over the true tokens.
-      const [qc] = contentParts;
-      const { output } = attend(
-        qc as Tensor<"batch query key_dim">,
-        kc as Tensor<"batch key key_dim">,
-        vc as Tensor<"batch key value_dim">,
-        causalBias as Tensor<"query key">,
-      ); // [S*H, n, K]
-      const outC = batchAsHeads(output, heads); // [S, n, HK]
-      content = block(model, l, content, dense(model.params, `layer${l}.attention.output`, outC));
+      const attendedContent = attention(contentProjected, null, { ...attrs, ...offsets }); // [S, n, HK]
+      content = block(
+        model,
+        l,
+        content,
+        dense(model.params, `layer${l}.attention.output`, attendedContent),
+      );
     }
     query = nextQuery;
   }
   return rowsAt(query, batch.selector); // [E, W] each example's position
+}
+
+/** The shapes of a copies or target attention call: H heads of K, and the logits' scale. */
+interface AttentionAttrs {
+  readonly heads: number;
+  readonly keyDim: number;
+  readonly scale: number;
+}
+
+/** The shapes of a two-stream attention call, and where the context's keys and values lie in its rows. */
+interface StreamsAttrs extends AttentionAttrs {
+  readonly keyOffset: number;
+  readonly valueOffset: number;
+}
+
+/**
+ * Causal attention of the two streams in tfjs operations (the oracle of the
+ * fused kernel, and the path off the wasm backend): query `i` of the fused
+ * projections `[S, n, 3HK]` attends to the context's keys and values at
+ * `j < i` and to its own key and value at `j = i`; without a context, to
+ * its own rows (causal self-attention). Returns `[S, n, HK]`.
+ */
+export function streamsAttentionOps(
+  projected: TfTensor,
+  context: TfTensor | null,
+  attrs: StreamsAttrs,
+): TfTensor {
+  const { heads: H, keyDim: K, scale, keyOffset, valueOffset } = attrs;
+  const HK = H * K;
+  const [S, n] = projected.shape as [number, number];
+  const { diagonal, offDiagonal, causalBias } = constantsFor(n); // [n, n]
+  const [q, kSelf, vSelf] = tf.split(projected, [HK, HK, HK], 2).map((p) => headsAsBatch(p, H)); // [S*H, n, K]
+  if (context === null) {
+    const { output } = attend(
+      q as Tensor<"batch query key_dim">,
+      kSelf as Tensor<"batch key key_dim">,
+      vSelf as Tensor<"batch key value_dim">,
+      causalBias as Tensor<"query key">,
+    ); // [S*H, n, K]
+    return batchAsHeads(output, H); // [S, n, HK]
+  }
+  const k = headsAsBatch(tf.slice(context, [0, 0, keyOffset], [S, n, HK]), H); // [S*H, n, K]
+  const v = headsAsBatch(tf.slice(context, [0, 0, valueOffset], [S, n, HK]), H);
+  const cross = tf.mul(tf.matMul(q!, k, false, true), scale); // [S*H, n, n]
+  const self = tf.mul(tf.sum(tf.mul(q!, kSelf!), -1, true), scale); // [S*H, n, 1]
+  const logits = tf.add(tf.add(tf.mul(cross, offDiagonal), tf.mul(self, diagonal)), causalBias); // [S*H, n, n]
+  const weights = weightsOverKeys(logits); // [S*H, n, n]
+  const selfWeight = tf.sum(tf.mul(weights, diagonal), -1, true); // [S*H, n, 1]
+  const attended = tf.add(tf.matMul(tf.mul(weights, offDiagonal), v), tf.mul(selfWeight, vSelf!)); // [S*H, n, K]
+  return batchAsHeads(attended, H); // [S, n, HK]
+}
+
+/** The fused kernel's op: {@link streamsAttentionForward} with its gradient. */
+export function streamsAttention(
+  projected: TfTensor,
+  context: TfTensor | null,
+  attrs: StreamsAttrs,
+): TfTensor {
+  if (context === null) {
+    const op = customGrad<[q: TfTensor]>((qs, save) => {
+      const [out, weights] = streamsAttentionForward(qs, null, attrs);
+      save([qs, weights]);
+      return {
+        value: out,
+        gradFunc: (dy, [a, w]) => streamsAttentionBackward(a!, null, dy, w!, attrs),
+      };
+    });
+    return op(projected);
+  }
+  const op = customGrad<[q: TfTensor, c: TfTensor]>((qs, cs, save) => {
+    const [out, weights] = streamsAttentionForward(qs, cs, attrs);
+    save([qs, cs, weights]);
+    return {
+      value: out,
+      gradFunc: (dy, [a, b, w]) => streamsAttentionBackward(a!, b!, dy, w!, attrs),
+    };
+  });
+  return op(projected, context);
 }
 
 /**
@@ -131,6 +204,8 @@ function encodeCopies(model: EfaModel, batch: SequencesBatch, maskItem: boolean)
   const HK = H * K;
   const [S, n] = batch.items.shape as [number, number];
   const scale = 1 / Math.sqrt(K);
+  const attrs = { heads: H, keyDim: K, scale };
+  const fast = fastKernelsActive() && K % 4 === 0;
   const c = copyConstantsFor(n);
   const p = model.params;
   const trueTokens = embedTokens(model, batch, null, false); // [S, n, W]
@@ -169,13 +244,8 @@ function encodeCopies(model: EfaModel, batch: SequencesBatch, maskItem: boolean)
     const out = tf.add(tf.addN(perHead), param(p, "layer0.attention.output.bias")); // [S, n, W]
     last = block(model, 0, maskedTokens, out);
   } else {
-    const attended = fastKernelsActive() && K % 4 === 0
-      ? tf.reshape(copiesAttention(projected, projectedMasked, { heads: H, keyDim: K, scale }), [
-        S,
-        H,
-        n * n * K,
-      ])
-      : copiesFirstLayer(projected, projectedMasked, c, H, K, scale); // [S, H, n(i)*n(j)*K]
+    const firstLayer = fast ? copiesAttention : copiesAttentionOps;
+    const attended = tf.reshape(firstLayer(projected, projectedMasked, attrs), [S, H, n * n * K]); // [S, H, n(i)*n(j)*K]
     // The output projection head by head (a slice of the batch axis; no transpose of this large tensor).
     const perHead = Array.from({ length: H }, (_, h) =>
       linear(
@@ -201,9 +271,7 @@ function encodeCopies(model: EfaModel, batch: SequencesBatch, maskItem: boolean)
     const k2 = dense(p, `layer${L - 1}.attention.key`, h); // [S, n(i), n(j), HK]
     const v2 = dense(p, `layer${L - 1}.attention.value`, h);
     const q2 = dense(p, `layer${L - 1}.attention.query`, target); // [S, n(i), HK]
-    const out2 = fastKernelsActive() && K % 4 === 0
-      ? targetAttention(q2, k2, v2, { heads: H, keyDim: K, scale })
-      : targetAttentionOps(q2, k2, v2, H, K, scale); // [S, n(i), HK]
+    const out2 = (fast ? targetAttention : targetAttentionOps)(q2, k2, v2, attrs); // [S, n(i), HK]
     const attention = dense(p, `layer${L - 1}.attention.output`, out2); // [S, n, W]
     last = block(model, L - 1, target, attention);
   }
@@ -212,19 +280,19 @@ function encodeCopies(model: EfaModel, batch: SequencesBatch, maskItem: boolean)
 
 /**
  * The first attention layer of every masked copy in tfjs operations (the
- * oracle of the fused kernel, and the path off the wasm backend): copy i's
- * output at every query j, `[S, H, n(i)*n(j)*K]`.
+ * oracle of the fused kernel, and the path off the wasm backend): from the
+ * true and masked tokens' fused projections `[S, n, 3HK]`, copy i's output
+ * at every query j, `[S, H, n(i), n(j), K]`.
  */
-function copiesFirstLayer(
+export function copiesAttentionOps(
   projected: TfTensor,
   projectedMasked: TfTensor,
-  c: CopyConstants,
-  H: number,
-  K: number,
-  scale: number,
+  attrs: AttentionAttrs,
 ): TfTensor {
+  const { heads: H, keyDim: K, scale } = attrs;
   const HK = H * K;
   const [S, n] = projected.shape as [number, number];
+  const c = copyConstantsFor(n);
   // Layer 1 for every copy i and query j, heads in the batch axis: logits [S*H, n(i), n(j), n(l)].
   const [q, k, v] = tf.split(projected, [HK, HK, HK], 2).map((x) => headsAsBatch(x, H)); // [S*H, n, K]
   const [qm, km, vm] = tf.split(projectedMasked, [HK, HK, HK], 2).map((x) => headsAsBatch(x, H));
@@ -250,8 +318,8 @@ function copiesFirstLayer(
   const onMasked = tf.sum(tf.mul(weights, c.keyIsMasked), -1, true); // [S*H, n(i), n(j), 1]
   const attended = tf.reshape(
     tf.add(onTrue, tf.mul(onMasked, tf.expandDims(tf.sub(vm!, v!), 2))),
-    [S, H, n * n * K],
-  ); // [S, H, n(i)*n(j)*K]
+    [S, H, n, n, K],
+  ); // [S, H, n(i), n(j), K]
   return attended;
 }
 
@@ -259,10 +327,10 @@ function copiesFirstLayer(
  * The fused kernel's op: {@link copiesAttentionForward} with its gradient,
  * `[S, n, 3HK]` twice to `[S, H, n(i), n(j), K]`.
  */
-function copiesAttention(
+export function copiesAttention(
   projected: TfTensor,
   projectedMasked: TfTensor,
-  attrs: { heads: number; keyDim: number; scale: number },
+  attrs: AttentionAttrs,
 ): TfTensor {
   const op = customGrad<[p: TfTensor, pm: TfTensor]>((p, pm, save) => {
     const [out, weights] = copiesAttentionForward(p, pm, attrs);
@@ -280,14 +348,13 @@ function copiesAttention(
  * kernel): one query per copy, elementwise, softmax over the key axis j.
  * `[S, n(i), HK]` queries, `[S, n(i), n(j), HK]` keys and values to `[S, n(i), HK]`.
  */
-function targetAttentionOps(
+export function targetAttentionOps(
   q: TfTensor,
   k: TfTensor,
   v: TfTensor,
-  H: number,
-  K: number,
-  scale: number,
+  attrs: AttentionAttrs,
 ): TfTensor {
+  const { heads: H, keyDim: K, scale } = attrs;
   const [S, n] = q.shape as [number, number];
   const k2 = tf.reshape(k, [S, n, n, H, K]); // [S, n(i), n(j), H, K]
   const v2 = tf.reshape(v, [S, n, n, H, K]);
@@ -298,11 +365,11 @@ function targetAttentionOps(
 }
 
 /** The fused kernel's op: {@link targetAttentionForward} with its gradient. */
-function targetAttention(
+export function targetAttention(
   q: TfTensor,
   k: TfTensor,
   v: TfTensor,
-  attrs: { heads: number; keyDim: number; scale: number },
+  attrs: AttentionAttrs,
 ): TfTensor {
   const op = customGrad<[q: TfTensor, k: TfTensor, v: TfTensor]>((qs, ks, vs, save) => {
     const [out, weights] = targetAttentionForward(qs, ks, vs, attrs);

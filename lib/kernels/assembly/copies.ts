@@ -20,28 +20,7 @@
 // K must be a multiple of 4 (SIMD over K). The module imports tfjs's memory
 // and keeps nothing in it; scratch is the caller's: 3 n^2 + 2 n floats.
 
-@inline function dot(a: usize, b: usize, K: i32): f32 {
-  let acc = f32x4.splat(0);
-  for (let k = 0; k < K; k += 4) {
-    const at = <usize>k << 2;
-    acc = f32x4.add(acc, f32x4.mul(v128.load(a + at), v128.load(b + at)));
-  }
-  return (f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1)) +
-    (f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3));
-}
-
-/** y += a x over K floats. */
-@inline function axpy(y: usize, a: f32, x: usize, K: i32): void {
-  const a4 = f32x4.splat(a);
-  for (let k = 0; k < K; k += 4) {
-    const at = <usize>k << 2;
-    v128.store(y + at, f32x4.add(v128.load(y + at), f32x4.mul(a4, v128.load(x + at))));
-  }
-}
-
-@inline function at(base: usize, i: i32): usize {
-  return base + (<usize>i << 2);
-}
+import { at, axpy, dot } from "./vectors";
 
 /** The forward pass: writes out and the softmax weights (kept for the backward pass). */
 export function copiesForward(

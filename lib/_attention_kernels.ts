@@ -1,0 +1,518 @@
+/**
+ * The package's fused attention kernels (no tfjs counterpart), for the two
+ * layouts that compute every target of whole sequences at once
+ * (`_whole_sequences.ts`). Each replaces some tens to a hundred small tfjs
+ * operations with one wasm call forward and one backward, softmax and
+ * weighted sum included. They are not bit-identical to those operations
+ * (they sum in their own order and use their own `exp`): equal to float32
+ * rounding, which the tests bound.
+ *
+ * - **EfaCopiesAttention**: the first layer of every masked copy
+ *   (`kernels/assembly/copies.ts`).
+ * - **EfaTargetAttention**: the copies' last layer, one query per copy at
+ *   its masked position (`kernels/assembly/copies.ts`).
+ * - **EfaStreamsAttention**: causal attention of the two streams, each
+ *   query's own key and value on the diagonal (`kernels/assembly/streams.ts`).
+ *
+ * All need `keyDim` a multiple of 4 (SIMD over the key width).
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { WASM_BASE64 as COPIES_WASM } from "./kernels/_copies_wasm.ts";
+import { WASM_BASE64 as STREAMS_WASM } from "./kernels/_streams_wasm.ts";
+import { instantiate, offsetOf, type WasmBackend, withScratch } from "./_wasm_memory.ts";
+
+type CopiesForwardExport = (
+  p: number,
+  pm: number,
+  out: number,
+  weights: number,
+  scratch: number,
+  S: number,
+  n: number,
+  H: number,
+  K: number,
+  scale: number,
+) => void;
+type CopiesBackwardExport = (
+  p: number,
+  pm: number,
+  g: number,
+  weights: number,
+  dp: number,
+  dpm: number,
+  scratch: number,
+  S: number,
+  n: number,
+  H: number,
+  K: number,
+  scale: number,
+) => void;
+
+type TargetForwardExport = (
+  q: number,
+  k: number,
+  v: number,
+  out: number,
+  weights: number,
+  S: number,
+  n: number,
+  H: number,
+  K: number,
+  scale: number,
+) => void;
+type TargetBackwardExport = (
+  q: number,
+  k: number,
+  v: number,
+  g: number,
+  weights: number,
+  dq: number,
+  dk: number,
+  dv: number,
+  S: number,
+  n: number,
+  H: number,
+  K: number,
+  scale: number,
+) => void;
+
+type StreamsForwardExport = (
+  queries: number,
+  context: number,
+  out: number,
+  weights: number,
+  ...shapeStridesScale: number[]
+) => void;
+type StreamsBackwardExport = (
+  queries: number,
+  context: number,
+  g: number,
+  weights: number,
+  dQueries: number,
+  dContext: number,
+  scratch: number,
+  ...shapeStridesScale: number[]
+) => void;
+
+let wasm: {
+  copiesForward: CopiesForwardExport;
+  copiesBackward: CopiesBackwardExport;
+  targetForward: TargetForwardExport;
+  targetBackward: TargetBackwardExport;
+  streamsForward: StreamsForwardExport;
+  streamsBackward: StreamsBackwardExport;
+} | null = null;
+
+/** The names of the package's masked-copies attention kernels (see {@link copiesAttentionForward}). */
+export const COPIES_KERNEL = "EfaCopiesAttention", COPIES_GRAD_KERNEL = "EfaCopiesAttentionGrad";
+
+/** The names of the one-query attention kernels of the copies' last layer (see {@link targetAttentionForward}). */
+export const TARGET_KERNEL = "EfaTargetAttention", TARGET_GRAD_KERNEL = "EfaTargetAttentionGrad";
+
+/** The names of the two streams' causal attention kernels (see {@link streamsAttentionForward}). */
+export const STREAMS_KERNEL = "EfaStreamsAttention",
+  STREAMS_GRAD_KERNEL = "EfaStreamsAttentionGrad";
+
+/**
+ * Registers the attention kernels on the wasm backend, their modules
+ * instantiated on tfjs's memory (called once, by `installKernels`).
+ *
+ * @param memory tfjs's wasm memory.
+ */
+export function installAttentionKernels(memory: WebAssembly.Memory): void {
+  const copies = instantiate(COPIES_WASM, memory), streams = instantiate(STREAMS_WASM, memory);
+  wasm = {
+    copiesForward: copies["copiesForward"] as CopiesForwardExport,
+    copiesBackward: copies["copiesBackward"] as CopiesBackwardExport,
+    targetForward: copies["targetForward"] as TargetForwardExport,
+    targetBackward: copies["targetBackward"] as TargetBackwardExport,
+    streamsForward: streams["streamsForward"] as StreamsForwardExport,
+    streamsBackward: streams["streamsBackward"] as StreamsBackwardExport,
+  };
+  const kernels: [string, (args: Parameters<tf.KernelFunc>[0]) => tf.TensorInfo[]][] = [
+    [COPIES_KERNEL, copiesKernel],
+    [COPIES_GRAD_KERNEL, copiesGradKernel],
+    [TARGET_KERNEL, targetKernel],
+    [TARGET_GRAD_KERNEL, targetGradKernel],
+    [STREAMS_KERNEL, streamsKernel],
+    [STREAMS_GRAD_KERNEL, streamsGradKernel],
+  ];
+  for (const [kernelName, kernelFunc] of kernels) {
+    tf.registerKernel({ kernelName, backendName: "wasm", kernelFunc });
+  }
+}
+
+/** The shapes of a masked-copies attention call: S sequences of n tokens, H heads of K. */
+interface CopiesAttrs {
+  readonly heads: number;
+  readonly keyDim: number;
+  readonly scale: number;
+}
+
+/**
+ * The first attention layer of every masked copy (only when
+ * {@link fastKernelsActive} and `keyDim` is a multiple of 4): copy `i` of
+ * a sequence attends with the true tokens' queries, keys and values except
+ * at `i`, where the masked token's are used.
+ *
+ * @param projected The true tokens' fused projections, `[S, n, 3HK]` (query | key | value).
+ * @param projectedMasked The masked tokens' projections, `[S, n, 3HK]`.
+ * @param attrs The heads H, the key width K and the logits' scale.
+ * @returns The outputs `[S, H, n(i), n(j), K]` and the softmax weights `[S, H, n(i), n(j), n(l)]`.
+ */
+export function copiesAttentionForward(
+  projected: tf.Tensor,
+  projectedMasked: tf.Tensor,
+  attrs: CopiesAttrs,
+): [tf.Tensor, tf.Tensor] {
+  return tf.engine().runKernel(
+    COPIES_KERNEL,
+    { projected, projectedMasked } as unknown as tf.NamedTensorMap,
+    attrs as unknown as tf.NamedAttrMap,
+  ) as [tf.Tensor, tf.Tensor];
+}
+
+/**
+ * The gradient of {@link copiesAttentionForward}.
+ *
+ * @param projected As given to the forward pass, `[S, n, 3HK]`.
+ * @param projectedMasked As given to the forward pass, `[S, n, 3HK]`.
+ * @param dy The gradient of the outputs, `[S, H, n, n, K]`.
+ * @param weights The forward pass's weights, `[S, H, n, n, n]`.
+ * @param attrs As given to the forward pass.
+ * @returns The gradients of `projected` and `projectedMasked`.
+ */
+export function copiesAttentionBackward(
+  projected: tf.Tensor,
+  projectedMasked: tf.Tensor,
+  dy: tf.Tensor,
+  weights: tf.Tensor,
+  attrs: CopiesAttrs,
+): [tf.Tensor, tf.Tensor] {
+  return tf.engine().runKernel(
+    COPIES_GRAD_KERNEL,
+    { projected, projectedMasked, dy, weights } as unknown as tf.NamedTensorMap,
+    attrs as unknown as tf.NamedAttrMap,
+  ) as [tf.Tensor, tf.Tensor];
+}
+
+function copiesShape(args: Parameters<tf.KernelFunc>[0]): [number, number, number, number] {
+  const { projected, projectedMasked } = args.inputs as Record<string, tf.TensorInfo>;
+  const { heads: H, keyDim: K } = args.attrs as unknown as CopiesAttrs;
+  const [S, n, P] = projected!.shape as [number, number, number];
+  if (
+    projected!.shape.length !== 3 || P !== 3 * H * K || K % 4 !== 0 ||
+    projectedMasked!.shape.join() !== projected!.shape.join() ||
+    projected!.dtype !== "float32" || projectedMasked!.dtype !== "float32"
+  ) {
+    throw new TypeError(
+      `${COPIES_KERNEL}: expected two float32 [S, n, 3*${H}*${K}] projections with ${K} a multiple of 4, got [${
+        projected!.shape
+      }] and [${projectedMasked!.shape}]`,
+    );
+  }
+  return [S, n, H, K];
+}
+
+function copiesKernel(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
+  const [S, n, H, K] = copiesShape(args);
+  const { projected, projectedMasked } = args.inputs as Record<string, tf.TensorInfo>;
+  const backend = args.backend as unknown as WasmBackend;
+  const out = backend.makeOutput([S, H, n, n, K], "float32");
+  const weights = backend.makeOutput([S, H, n, n, n], "float32");
+  if (S * n === 0) return [out, weights];
+  withScratch(backend, 3 * n * n + 2 * n, (scratch) =>
+    wasm!.copiesForward(
+      offsetOf(backend, projected!),
+      offsetOf(backend, projectedMasked!),
+      offsetOf(backend, out),
+      offsetOf(backend, weights),
+      scratch,
+      S,
+      n,
+      H,
+      K,
+      (args.attrs as unknown as CopiesAttrs).scale,
+    ));
+  return [out, weights];
+}
+
+function copiesGradKernel(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
+  const [S, n, H, K] = copiesShape(args);
+  const { projected, projectedMasked, dy, weights } = args.inputs as Record<string, tf.TensorInfo>;
+  const backend = args.backend as unknown as WasmBackend;
+  const dp = backend.makeOutput(projected!.shape, "float32");
+  const dpm = backend.makeOutput(projected!.shape, "float32");
+  if (S * n === 0) return [dp, dpm];
+  withScratch(backend, 3 * n * n + 2 * n, (scratch) =>
+    wasm!.copiesBackward(
+      offsetOf(backend, projected!),
+      offsetOf(backend, projectedMasked!),
+      offsetOf(backend, dy!),
+      offsetOf(backend, weights!),
+      offsetOf(backend, dp),
+      offsetOf(backend, dpm),
+      scratch,
+      S,
+      n,
+      H,
+      K,
+      (args.attrs as unknown as CopiesAttrs).scale,
+    ));
+  return [dp, dpm];
+}
+
+/**
+ * The last attention layer of every masked copy, at its masked position
+ * only (only when {@link fastKernelsActive} and `keyDim` is a multiple of
+ * 4): copy `i`'s one query attends to the keys and values of its tokens.
+ *
+ * @param q The queries, `[S, n(i), HK]`.
+ * @param k The keys of every copy's tokens, `[S, n(i), n(j), HK]`.
+ * @param v The values, `[S, n(i), n(j), HK]`.
+ * @param attrs The heads H, the key width K and the logits' scale.
+ * @returns The outputs `[S, n(i), HK]` and the softmax weights `[S, n(i), H, n(j)]`.
+ */
+export function targetAttentionForward(
+  q: tf.Tensor,
+  k: tf.Tensor,
+  v: tf.Tensor,
+  attrs: CopiesAttrs,
+): [tf.Tensor, tf.Tensor] {
+  return tf.engine().runKernel(
+    TARGET_KERNEL,
+    { q, k, v } as unknown as tf.NamedTensorMap,
+    attrs as unknown as tf.NamedAttrMap,
+  ) as [tf.Tensor, tf.Tensor];
+}
+
+/**
+ * The gradient of {@link targetAttentionForward}.
+ *
+ * @param q As given to the forward pass, `[S, n, HK]`.
+ * @param k As given to the forward pass, `[S, n, n, HK]`.
+ * @param v As given to the forward pass, `[S, n, n, HK]`.
+ * @param dy The gradient of the outputs, `[S, n, HK]`.
+ * @param weights The forward pass's weights, `[S, n, H, n]`.
+ * @param attrs As given to the forward pass.
+ * @returns The gradients of `q`, `k` and `v`.
+ */
+export function targetAttentionBackward(
+  q: tf.Tensor,
+  k: tf.Tensor,
+  v: tf.Tensor,
+  dy: tf.Tensor,
+  weights: tf.Tensor,
+  attrs: CopiesAttrs,
+): [tf.Tensor, tf.Tensor, tf.Tensor] {
+  return tf.engine().runKernel(
+    TARGET_GRAD_KERNEL,
+    { q, k, v, dy, weights } as unknown as tf.NamedTensorMap,
+    attrs as unknown as tf.NamedAttrMap,
+  ) as [tf.Tensor, tf.Tensor, tf.Tensor];
+}
+
+function targetShape(args: Parameters<tf.KernelFunc>[0]): [number, number, number, number] {
+  const { q, k, v } = args.inputs as Record<string, tf.TensorInfo>;
+  const { heads: H, keyDim: K } = args.attrs as unknown as CopiesAttrs;
+  const [S, n, HK] = q!.shape as [number, number, number];
+  const kv = [S, n, n, HK].join();
+  if (
+    q!.shape.length !== 3 || HK !== H * K || K % 4 !== 0 || k!.shape.join() !== kv ||
+    v!.shape.join() !== kv || [q, k, v].some((t) => t!.dtype !== "float32")
+  ) {
+    throw new TypeError(
+      `${TARGET_KERNEL}: expected float32 queries [S, n, ${H}*${K}] and keys and values [S, n, n, ${H}*${K}] with ${K} a multiple of 4, got [${
+        q!.shape
+      }], [${k!.shape}] and [${v!.shape}]`,
+    );
+  }
+  return [S, n, H, K];
+}
+
+function targetKernel(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
+  const [S, n, H, K] = targetShape(args);
+  const { q, k, v } = args.inputs as Record<string, tf.TensorInfo>;
+  const backend = args.backend as unknown as WasmBackend;
+  const out = backend.makeOutput([S, n, H * K], "float32");
+  const weights = backend.makeOutput([S, n, H, n], "float32");
+  if (S * n === 0) return [out, weights];
+  wasm!.targetForward(
+    offsetOf(backend, q!),
+    offsetOf(backend, k!),
+    offsetOf(backend, v!),
+    offsetOf(backend, out),
+    offsetOf(backend, weights),
+    S,
+    n,
+    H,
+    K,
+    (args.attrs as unknown as CopiesAttrs).scale,
+  );
+  return [out, weights];
+}
+
+function targetGradKernel(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
+  const [S, n, H, K] = targetShape(args);
+  const { q, k, v, dy, weights } = args.inputs as Record<string, tf.TensorInfo>;
+  const backend = args.backend as unknown as WasmBackend;
+  const dq = backend.makeOutput(q!.shape, "float32");
+  const dk = backend.makeOutput(k!.shape, "float32");
+  const dv = backend.makeOutput(v!.shape, "float32");
+  if (S * n === 0) return [dq, dk, dv];
+  wasm!.targetBackward(
+    offsetOf(backend, q!),
+    offsetOf(backend, k!),
+    offsetOf(backend, v!),
+    offsetOf(backend, dy!),
+    offsetOf(backend, weights!),
+    offsetOf(backend, dq),
+    offsetOf(backend, dk),
+    offsetOf(backend, dv),
+    S,
+    n,
+    H,
+    K,
+    (args.attrs as unknown as CopiesAttrs).scale,
+  );
+  return [dq, dk, dv];
+}
+
+/** The shapes of a two-stream attention call: H heads of K, and where the context's keys and values lie. */
+interface StreamsAttrs {
+  readonly heads: number;
+  readonly keyDim: number;
+  readonly scale: number;
+  /** Where the context's keys start in each of its rows (floats); ignored without a context. */
+  readonly keyOffset: number;
+  /** Where the context's values start in each of its rows (floats); ignored without a context. */
+  readonly valueOffset: number;
+}
+
+/**
+ * Causal attention of the two streams (only when `fastKernelsActive()` and
+ * `keyDim` is a multiple of 4): query `i` attends to the context's keys and
+ * values at `j < i` and to its own key and value at `j = i`. Without a
+ * context, the queries' rows are the context: plain causal self-attention.
+ *
+ * @param queries Fused projections `[S, n, 3HK]` (query | key | value): the queries and the diagonal's keys and values.
+ * @param context Projections `[S, n, P]` holding the keys at `keyOffset` and the values at `valueOffset`, or `null`.
+ * @param attrs The heads H, the key width K, the logits' scale and the context's offsets.
+ * @returns The outputs `[S, n, HK]` and the softmax weights `[S, H, n(i), n(j)]` (zero for `j > i`).
+ */
+export function streamsAttentionForward(
+  queries: tf.Tensor,
+  context: tf.Tensor | null,
+  attrs: StreamsAttrs,
+): [tf.Tensor, tf.Tensor] {
+  const inputs = context === null ? { queries } : { queries, context };
+  return tf.engine().runKernel(
+    STREAMS_KERNEL,
+    inputs as unknown as tf.NamedTensorMap,
+    attrs as unknown as tf.NamedAttrMap,
+  ) as [tf.Tensor, tf.Tensor];
+}
+
+/**
+ * The gradient of {@link streamsAttentionForward}.
+ *
+ * @param queries As given to the forward pass, `[S, n, 3HK]`.
+ * @param context As given to the forward pass, `[S, n, P]` or `null`.
+ * @param dy The gradient of the outputs, `[S, n, HK]`.
+ * @param weights The forward pass's weights, `[S, H, n, n]`.
+ * @param attrs As given to the forward pass.
+ * @returns The gradient of `queries`, and of `context` when there is one.
+ */
+export function streamsAttentionBackward(
+  queries: tf.Tensor,
+  context: tf.Tensor | null,
+  dy: tf.Tensor,
+  weights: tf.Tensor,
+  attrs: StreamsAttrs,
+): tf.Tensor[] {
+  const inputs = context === null ? { queries, dy, weights } : { queries, context, dy, weights };
+  return tf.engine().runKernel(
+    STREAMS_GRAD_KERNEL,
+    inputs as unknown as tf.NamedTensorMap,
+    attrs as unknown as tf.NamedAttrMap,
+  ) as tf.Tensor[];
+}
+
+/** Checks a streams call's shapes; returns [S, n, H, K] and the strides and offsets the wasm takes. */
+function streamsShape(
+  args: Parameters<tf.KernelFunc>[0],
+): { shape: [number, number, number, number]; layout: number[] } {
+  const { queries, context } = args.inputs as Record<string, tf.TensorInfo | undefined>;
+  const { heads: H, keyDim: K, keyOffset, valueOffset } = args.attrs as unknown as StreamsAttrs;
+  const HK = H * K;
+  const [S, n, Q] = queries!.shape as [number, number, number];
+  const [cS, cn, P] = (context ?? queries)!.shape as [number, number, number];
+  const kOff = context === undefined ? HK : keyOffset,
+    vOff = context === undefined ? 2 * HK : valueOffset;
+  if (
+    queries!.shape.length !== 3 || Q !== 3 * HK || K % 4 !== 0 || queries!.dtype !== "float32" ||
+    (context !== undefined && (context.shape.length !== 3 || context.dtype !== "float32")) ||
+    cS !== S || cn !== n || kOff < 0 || vOff < 0 || kOff + HK > P || vOff + HK > P
+  ) {
+    throw new TypeError(
+      `${STREAMS_KERNEL}: expected float32 queries [S, n, 3*${H}*${K}] and a context [S, n, P] holding ${HK} keys at ${kOff} and values at ${vOff}, with ${K} a multiple of 4; got [${
+        queries!.shape
+      }] and [${context?.shape ?? "none"}]`,
+    );
+  }
+  return { shape: [S, n, H, K], layout: [Q, HK, 2 * HK, P, kOff, vOff] };
+}
+
+function streamsKernel(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
+  const { shape: [S, n, H, K], layout } = streamsShape(args);
+  const { queries, context } = args.inputs as Record<string, tf.TensorInfo | undefined>;
+  const backend = args.backend as unknown as WasmBackend;
+  const out = backend.makeOutput([S, n, H * K], "float32");
+  const weights = backend.makeOutput([S, H, n, n], "float32");
+  if (S * n === 0) return [out, weights];
+  wasm!.streamsForward(
+    offsetOf(backend, queries!),
+    offsetOf(backend, context ?? queries!),
+    offsetOf(backend, out),
+    offsetOf(backend, weights),
+    S,
+    n,
+    H,
+    K,
+    ...layout,
+    (args.attrs as unknown as StreamsAttrs).scale,
+  );
+  return [out, weights];
+}
+
+function streamsGradKernel(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
+  const { shape: [S, n, H, K], layout } = streamsShape(args);
+  const { queries, context, dy, weights } = args.inputs as Record<
+    string,
+    tf.TensorInfo | undefined
+  >;
+  const backend = args.backend as unknown as WasmBackend;
+  const dQueries = backend.makeOutput(queries!.shape, "float32");
+  const dContext = context === undefined ? dQueries : backend.makeOutput(context.shape, "float32");
+  const outs = context === undefined ? [dQueries] : [dQueries, dContext];
+  if (S * n === 0) return outs;
+  withScratch(backend, n, (scratch) =>
+    wasm!.streamsBackward(
+      offsetOf(backend, queries!),
+      offsetOf(backend, context ?? queries!),
+      offsetOf(backend, dy!),
+      offsetOf(backend, weights!),
+      offsetOf(backend, dQueries),
+      offsetOf(backend, dContext),
+      scratch,
+      S,
+      n,
+      H,
+      K,
+      ...layout,
+      (args.attrs as unknown as StreamsAttrs).scale,
+    ));
+  return outs;
+}

@@ -1,0 +1,144 @@
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import { backendInfo } from "./backend.ts";
+import { setFastKernels } from "./_kernels.ts";
+import { STREAMS_KERNEL, streamsAttentionForward } from "./_attention_kernels.ts";
+import {
+  clearLayoutCache,
+  copiesAttention,
+  copiesAttentionOps,
+  streamsAttention,
+  streamsAttentionOps,
+  targetAttention,
+  targetAttentionOps,
+} from "./_whole_sequences.ts";
+import type { TfTensor } from "./_types.ts";
+
+/** Runs `f` with tfjs's own kernels, then restores the package's. */
+function withOracle<T>(f: () => T): T {
+  const before = setFastKernels(false);
+  try {
+    return f();
+  } finally {
+    setFastKernels(before);
+  }
+}
+
+/**
+ * An op's value and the gradients of `sum(op(inputs) * R)` (R fixed, random)
+ * with respect to every input, as arrays.
+ */
+function valueAndGrads(
+  op: (...xs: TfTensor[]) => TfTensor,
+  inputs: TfTensor[],
+  seed: number,
+): Float32Array[] {
+  return tf.tidy(() => {
+    const value = op(...inputs);
+    const r = tf.randomNormal(value.shape, 0, 1, "float32", seed);
+    const grads = tf.grads((...xs: TfTensor[]) => tf.sum(tf.mul(op(...xs), r)))(inputs);
+    return [value, ...grads].map((t) => t.dataSync() as Float32Array);
+  });
+}
+
+/** The largest difference relative to the largest magnitude, over each pair of arrays. */
+function worstRelative(ours: Float32Array[], oracle: Float32Array[]): number {
+  let worst = 0;
+  ours.forEach((a, t) => {
+    const b = oracle[t]!;
+    assert.equal(a.length, b.length);
+    let scale = 1e-30, diff = 0;
+    for (let i = 0; i < a.length; i++) {
+      scale = Math.max(scale, Math.abs(b[i]!));
+      diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
+    }
+    worst = Math.max(worst, diff / scale);
+  });
+  return worst;
+}
+
+const SHAPES = [
+  { S: 2, n: 1, H: 1, K: 4 },
+  { S: 3, n: 5, H: 2, K: 8 },
+  { S: 2, n: 9, H: 3, K: 4 },
+];
+
+const uniform = (shape: number[], seed: number): TfTensor =>
+  tf.randomUniform(shape, -1.5, 1.5, "float32", seed);
+
+Deno.test("fused attention kernels: values and gradients within float32 rounding of the tfjs operations, no tensor left behind", () => {
+  assert.equal(backendInfo().fastKernels, true);
+  const before = tf.memory().numTensors;
+  for (const { S, n, H, K } of SHAPES) {
+    const HK = H * K;
+    const attrs = { heads: H, keyDim: K, scale: 1 / Math.sqrt(K) };
+    const cases: [
+      string,
+      (...xs: TfTensor[]) => TfTensor,
+      (...xs: TfTensor[]) => TfTensor,
+      number[][],
+    ][] = [
+      [
+        "copies",
+        (p, pm) => copiesAttention(p!, pm!, attrs),
+        (p, pm) => copiesAttentionOps(p!, pm!, attrs),
+        [[S, n, 3 * HK], [S, n, 3 * HK]],
+      ],
+      [
+        "target",
+        (q, k, v) => targetAttention(q!, k!, v!, attrs),
+        (q, k, v) => targetAttentionOps(q!, k!, v!, attrs),
+        [[S, n, HK], [S, n, n, HK], [S, n, n, HK]],
+      ],
+      [
+        "streams, content stream",
+        (p) => streamsAttention(p!, null, { ...attrs, keyOffset: 0, valueOffset: 0 }),
+        (p) => streamsAttentionOps(p!, null, { ...attrs, keyOffset: 0, valueOffset: 0 }),
+        [[S, n, 3 * HK]],
+      ],
+      [
+        "streams, query stream on a [q|k|v] context",
+        (p, c) => streamsAttention(p!, c!, { ...attrs, keyOffset: HK, valueOffset: 2 * HK }),
+        (p, c) => streamsAttentionOps(p!, c!, { ...attrs, keyOffset: HK, valueOffset: 2 * HK }),
+        [[S, n, 3 * HK], [S, n, 3 * HK]],
+      ],
+      [
+        "streams, query stream on a [k|v] context",
+        (p, c) => streamsAttention(p!, c!, { ...attrs, keyOffset: 0, valueOffset: HK }),
+        (p, c) => streamsAttentionOps(p!, c!, { ...attrs, keyOffset: 0, valueOffset: HK }),
+        [[S, n, 3 * HK], [S, n, 2 * HK]],
+      ],
+    ];
+    for (const [name, fused, oracle, shapes] of cases) {
+      const inputs = shapes.map((shape, i) => uniform(shape, 10 * n + i));
+      const ours = valueAndGrads(fused, inputs, 99);
+      const theirs = withOracle(() => valueAndGrads(oracle, inputs, 99));
+      const worst = worstRelative(ours, theirs);
+      assert.ok(worst <= 2e-6, `${name} [S=${S}, n=${n}, H=${H}, K=${K}]: differs by ${worst}`);
+      tf.dispose(inputs);
+    }
+  }
+  clearLayoutCache();
+  assert.equal(tf.memory().numTensors, before);
+});
+
+Deno.test("fused attention kernels: the streams kernel names what it expected for bad shapes", () => {
+  const attrs = { heads: 2, keyDim: 6, scale: 1, keyOffset: 0, valueOffset: 12 };
+  tf.tidy(() => {
+    assert.throws(
+      () => streamsAttentionForward(tf.zeros([1, 3, 36]), tf.zeros([1, 3, 24]), attrs),
+      (e: Error) =>
+        e instanceof TypeError && e.message.startsWith(STREAMS_KERNEL) &&
+        e.message.includes("a multiple of 4"),
+    );
+    const good = { ...attrs, keyDim: 4, valueOffset: 8 };
+    assert.throws(
+      () => streamsAttentionForward(tf.zeros([1, 3, 24]), tf.zeros([1, 4, 16]), good),
+      (e: Error) => e instanceof TypeError && e.message.includes("got [1,3,24] and [1,4,16]"),
+    );
+    assert.throws(
+      () => streamsAttentionForward(tf.zeros([1, 3, 24]), tf.zeros([1, 3, 12]), good),
+      (e: Error) => e instanceof TypeError && e.message.includes("values at 8"),
+    );
+  });
+});

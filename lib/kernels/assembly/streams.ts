@@ -1,0 +1,149 @@
+// AssemblyScript (compiled by `deno task kernels`, not by Deno): causal
+// attention of the two streams (`lib/_whole_sequences.ts`), forward and
+// backward, each one call for a whole batch of sequences.
+//
+// Query i of head h attends to the context's keys and values at j < i and,
+// at j = i, to a key and value of its own:
+//
+//   z_ij = scale q_i . k'_j   w_i = softmax_{j <= i}(z_i)   o_i = sum_{j <= i} w_ij v'_j
+//
+// with k'_j, v'_j the context's for j < i and the query row's own (kd_i,
+// vd_i) for j = i. The query stream passes its projections as the queries
+// and the content stream's as the context; the content stream passes its own
+// projections as both, so that the diagonal is its own key and value and
+// this is plain causal self-attention.
+//
+// Layouts (float32), offsets and strides in floats: queries [S, n, qStride]
+// with q at 0, kd at kdOff and vd at vdOff (head-major within each);
+// context [S, n, cStride] with k at kOff and v at vOff; out [S, n, HK];
+// weights [S, H, n(i), n(j)], zero above the diagonal. K must be a multiple
+// of 4 (SIMD over K). Scratch (backward) is the caller's: n floats.
+
+import { at, axpy, dot } from "./vectors";
+
+/** The forward pass: writes out and the softmax weights (kept for the backward pass). */
+export function streamsForward(
+  queries: usize,
+  context: usize,
+  out: usize,
+  weights: usize,
+  S: i32,
+  n: i32,
+  H: i32,
+  K: i32,
+  qStride: i32,
+  kdOff: i32,
+  vdOff: i32,
+  cStride: i32,
+  kOff: i32,
+  vOff: i32,
+  scale: f32,
+): void {
+  const HK = H * K;
+  const qRow = <usize>qStride << 2, cRow = <usize>cStride << 2;
+  for (let s = 0; s < S; s++) {
+    for (let h = 0; h < H; h++) {
+      const head = <usize>(h * K) << 2;
+      const qBase = queries + <usize>(s * n) * qRow + head;
+      const cBase = context + <usize>(s * n) * cRow + head;
+      for (let i = 0; i < n; i++) {
+        const qi = qBase + <usize>i * qRow;
+        const w = weights + (<usize>(((s * H + h) * n + i) * n) << 2);
+        let max = -Infinity as f32;
+        for (let j = 0; j < i; j++) {
+          const z: f32 = dot(qi, at(cBase + <usize>j * cRow, kOff), K) * scale;
+          store<f32>(at(w, j), z);
+          max = Mathf.max(max, z);
+        }
+        const zi: f32 = dot(qi, at(qi, kdOff), K) * scale;
+        store<f32>(at(w, i), zi);
+        max = Mathf.max(max, zi);
+        let sum: f32 = 0;
+        for (let j = 0; j <= i; j++) {
+          const e = Mathf.exp(load<f32>(at(w, j)) - max);
+          store<f32>(at(w, j), e);
+          sum += e;
+        }
+        const o = out + (<usize>((s * n + i) * HK) << 2) + head;
+        memory.fill(o, 0, <usize>K << 2);
+        for (let j = 0; j < i; j++) {
+          const wj: f32 = load<f32>(at(w, j)) / sum;
+          store<f32>(at(w, j), wj);
+          axpy(o, wj, at(cBase + <usize>j * cRow, vOff), K);
+        }
+        const wi: f32 = load<f32>(at(w, i)) / sum;
+        store<f32>(at(w, i), wi);
+        axpy(o, wi, at(qi, vdOff), K);
+        memory.fill(at(w, i + 1), 0, <usize>(n - i - 1) << 2);
+      }
+    }
+  }
+}
+
+/**
+ * The backward pass: from the output's gradient g and the saved weights,
+ * the gradients of the queries and of the context (accumulated into zeroed
+ * buffers, so dQueries and dContext may be one buffer when the queries are
+ * the context).
+ */
+export function streamsBackward(
+  queries: usize,
+  context: usize,
+  g: usize,
+  weights: usize,
+  dQueries: usize,
+  dContext: usize,
+  scratch: usize,
+  S: i32,
+  n: i32,
+  H: i32,
+  K: i32,
+  qStride: i32,
+  kdOff: i32,
+  vdOff: i32,
+  cStride: i32,
+  kOff: i32,
+  vOff: i32,
+  scale: f32,
+): void {
+  const HK = H * K;
+  const qRow = <usize>qStride << 2, cRow = <usize>cStride << 2;
+  memory.fill(dQueries, 0, <usize>(S * n) * qRow);
+  if (dContext != dQueries) memory.fill(dContext, 0, <usize>(S * n) * cRow);
+  const a = scratch; // a_j = g_i . v'_j
+  for (let s = 0; s < S; s++) {
+    for (let h = 0; h < H; h++) {
+      const head = <usize>(h * K) << 2;
+      const qBase = queries + <usize>(s * n) * qRow + head;
+      const cBase = context + <usize>(s * n) * cRow + head;
+      const dqBase = dQueries + <usize>(s * n) * qRow + head;
+      const dcBase = dContext + <usize>(s * n) * cRow + head;
+      for (let i = 0; i < n; i++) {
+        const qi = qBase + <usize>i * qRow, dqi = dqBase + <usize>i * qRow;
+        const gi = g + (<usize>((s * n + i) * HK) << 2) + head;
+        const w = weights + (<usize>(((s * H + h) * n + i) * n) << 2);
+        let r: f32 = 0;
+        for (let j = 0; j < i; j++) {
+          const aj = dot(gi, at(cBase + <usize>j * cRow, vOff), K);
+          store<f32>(at(a, j), aj);
+          r += load<f32>(at(w, j)) * aj;
+        }
+        const ai = dot(gi, at(qi, vdOff), K);
+        r += load<f32>(at(w, i)) * ai;
+        for (let j = 0; j < i; j++) {
+          const wj = load<f32>(at(w, j));
+          const ds: f32 = wj * (load<f32>(at(a, j)) - r) * scale;
+          const cj = cBase + <usize>j * cRow, dcj = dcBase + <usize>j * cRow;
+          axpy(dqi, ds, at(cj, kOff), K); // dq_i += ds k_j
+          axpy(at(dcj, kOff), ds, qi, K); // dk_j += ds q_i
+          axpy(at(dcj, vOff), wj, gi, K); // dv_j += w_ij g_i
+        }
+        const wi = load<f32>(at(w, i));
+        const dsi: f32 = wi * (ai - r) * scale;
+        axpy(dqi, dsi, at(qi, kdOff), K); // dq_i += ds kd_i
+        axpy(at(dqi, kdOff), dsi, qi, K); // dkd_i += ds q_i
+        axpy(at(dqi, vdOff), wi, gi, K); // dvd_i += w_ii g_i
+      }
+    }
+  }
+}
