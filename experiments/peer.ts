@@ -82,11 +82,33 @@ function stepGradients(
   return { loss, grads };
 }
 
+/**
+ * A chunk as the peer computes it. The package packs masked copies of
+ * sequences of any lengths into one batch (its fused kernels take them so);
+ * the peer, as a PyTorch user would, computes them one length at a time:
+ * a copies chunk becomes one rectangular chunk per length, in order.
+ */
+function exchangeChunks(model: EfaModel, data: Sequences, plan: BatchPlan): ExchangeChunk[] {
+  if (plan.layout !== "copies") return [exchangeChunk(model, data, plan)];
+  const byLength = new Map<number, BatchPlan["examples"][number][]>();
+  for (const e of plan.examples) {
+    const n = data.items[e[0]]!.length;
+    (byLength.get(n) ?? byLength.set(n, []).get(n)!).push(e);
+  }
+  return [...byLength].map(([length, examples]) =>
+    exchangeChunk(model, data, { layout: "copies", length, examples })
+  );
+}
+
 function exchangeChunk(model: EfaModel, data: Sequences, plan: BatchPlan): ExchangeChunk {
   if (plan.layout === "padded") throw new TypeError("the peer computes the automatic layouts only");
   const batch = batchTensors(model, data, plan);
   try {
-    const [R, T] = batch.items.shape as [number, number];
+    // Copies of one length come packed in one row: the same numbers as one row per sequence.
+    const sequences = new Set(plan.examples.map(([s]) => s)).size;
+    const [R, T] = plan.layout === "copies"
+      ? [sequences, plan.length]
+      : batch.items.shape as [number, number];
     const rowOf = new Map<number, number>();
     for (const [s] of plan.examples) if (!rowOf.has(s)) rowOf.set(s, rowOf.size);
     const target = plan.layout === "rows"
@@ -140,7 +162,7 @@ export async function writePeerExchange(
     const check = stepGradients(model, data, epoch[0]!.chunks, epoch[0]!.count);
     const steps = epoch.map((s) => ({
       count: s.count,
-      chunks: s.chunks.map((c) => exchangeChunk(model, data, c)),
+      chunks: s.chunks.flatMap((c) => exchangeChunks(model, data, c)),
     }));
     await Deno.writeTextFile(
       path,

@@ -2,15 +2,16 @@
 /**
  * `deno task profile`: where one training step of a paper configuration
  * spends its time, kernel by kernel, on the real data: milliseconds per step
- * (median of the timed steps), kernel calls per step, and the kernels that
- * take the most time. A tool for working on the kernels (`lib/kernels/`);
+ * and kernel calls per step (means over one epoch of steps, timed after
+ * warm-up epochs), and the kernels that take the most time. A tool for working on the kernels (`lib/kernels/`);
  * throughput against the PyTorch peer is `deno task bench`.
  *
- *   deno task profile [--config=instacart_bidir] [--sequences=600] [--steps=7] [--top=15]
+ *   deno task profile [--config=instacart_bidir] [--sequences=600] [--warmups=2] [--top=15]
  *
  * Configurations: instacart_bidir, instacart_unidir, movielens_exp2,
  * movielens_exp2_bidir. Steps are `train()`'s (`planEpochs`, batch 256,
- * Adam), on the first `--sequences` fit sequences, after two warm-up steps.
+ * Adam), on the first `--sequences` fit sequences, after `--warmups` epochs
+ * of the same steps (the first epoch of a process runs slower: JIT, memory).
  *
  * @module
  */
@@ -35,7 +36,7 @@ const { values: args } = parseArgs({
   options: {
     config: { type: "string", default: "instacart_bidir" },
     sequences: { type: "string", default: "600" },
-    steps: { type: "string", default: "7" },
+    warmups: { type: "string", default: "2" },
     top: { type: "string", default: "15" },
   },
 });
@@ -63,9 +64,9 @@ const count = (name: string, value: string): number => {
   }
   return n;
 };
-const [sequences, timed, top] = [
+const [sequences, warmups, top] = [
   count("sequences", args.sequences),
-  count("steps", args.steps),
+  count("warmups", args.warmups),
   count("top", args.top),
 ];
 const [config, dataset] = chosen;
@@ -74,11 +75,6 @@ const model = createEfa(efaConfig(config), { seed: 1 });
 const adam = new Adam(Object.values(model.params), { learningRate: 1e-4 });
 const chunks = [...planEpochs(model, data, { batchSize: 256, rng: new SeedStream(1) }).next().value]
   .flatMap((step) => step.chunks);
-if (chunks.length < timed + 2) {
-  throw new RangeError(
-    `profile: ${sequences} sequences give ${chunks.length} steps, fewer than --steps + 2 warm-up; give more --sequences`,
-  );
-}
 const step = (i: number): void => {
   adam.step(() => batchLoss(model, data, chunks[i]!));
 };
@@ -102,48 +98,36 @@ for (const kernel of tf.getKernelsForBackend(tf.getBackend())) {
     },
   });
 }
-step(0);
-step(1);
-const steps: { ms: number; kernels: Map<string, { calls: number; ms: number }> }[] = [];
+for (let i = 0; i < chunks.length * warmups; i++) step(i % chunks.length);
 timing = true;
-for (let i = 2; i < timed + 2; i++) {
-  // The fastest of three runs of the step: the least disturbed by the rest of the machine.
-  let best: (typeof steps)[number] | null = null;
-  for (let run = 0; run < 3; run++) {
-    stepKernels.clear();
-    const start = performance.now();
-    step(i);
-    const ms = performance.now() - start;
-    if (best === null || ms < best.ms) best = { ms, kernels: new Map(stepKernels) };
-  }
-  steps.push(best!);
-}
+const start = performance.now();
+for (let i = 0; i < chunks.length; i++) step(i);
+const stepMs = (performance.now() - start) / chunks.length;
+timing = false;
 adam.dispose();
 disposeModel(model);
-const median = (xs: number[]): number => xs.toSorted((a, b) => a - b)[xs.length >> 1]!;
-const sumOf = (m: Map<string, { calls: number; ms: number }>, key: "calls" | "ms"): number =>
-  [...m.values()].reduce((s, k) => s + k[key], 0);
-const names = [...new Set(steps.flatMap((s) => [...s.kernels.keys()]))];
-const perKernel = names.map((name) => ({
+const perKernel = [...stepKernels].map(([name, k]) => ({
   name,
-  ms: median(steps.map((s) => s.kernels.get(name)?.ms ?? 0)),
-  calls: median(steps.map((s) => s.kernels.get(name)?.calls ?? 0)),
+  ms: k.ms / chunks.length,
+  calls: k.calls / chunks.length,
 }));
 const info = backendInfo();
 console.log(
   `# deno task profile --config=${args.config}: ${info.backend} backend, package kernels ${
     info.fastKernels ? "on" : "off"
-  }, ${sequences} sequences, ${timed} steps`,
+  }, ${sequences} sequences, ${chunks.length} steps, timed after ${warmups} warm-up epochs`,
 );
+const kernelMs = perKernel.reduce((sum, k) => sum + k.ms, 0);
+const calls = perKernel.reduce((sum, k) => sum + k.calls, 0);
 console.log(
-  `step_ms=${median(steps.map((s) => s.ms)).toFixed(1)} kernel_ms=${
-    median(steps.map((s) => sumOf(s.kernels, "ms"))).toFixed(1)
-  } kernel_calls=${
-    median(steps.map((s) => sumOf(s.kernels, "calls")))
-  } (medians over the steps; step minus kernel time is dispatch and JavaScript)`,
+  `step_ms=${stepMs.toFixed(2)} kernel_ms=${kernelMs.toFixed(2)} kernel_calls=${
+    calls.toFixed(0)
+  } (means over the epoch's steps; step minus kernel time is dispatch and JavaScript)`,
 );
 for (const k of perKernel.toSorted((a, b) => b.ms - a.ms).slice(0, top)) {
   console.log(
-    `  ${k.name.padEnd(28)} ${k.ms.toFixed(2).padStart(7)} ms ${String(k.calls).padStart(5)} calls`,
+    `  ${k.name.padEnd(28)} ${k.ms.toFixed(3).padStart(7)} ms ${
+      k.calls.toFixed(1).padStart(6)
+    } calls`,
   );
 }

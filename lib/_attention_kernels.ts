@@ -23,60 +23,8 @@ import { WASM_BASE64 as COPIES_WASM } from "./kernels/_copies_wasm.ts";
 import { WASM_BASE64 as STREAMS_WASM } from "./kernels/_streams_wasm.ts";
 import { instantiate, offsetOf, type WasmBackend, withScratch } from "./_wasm_memory.ts";
 
-type CopiesForwardExport = (
-  p: number,
-  pm: number,
-  out: number,
-  weights: number,
-  scratch: number,
-  S: number,
-  n: number,
-  H: number,
-  K: number,
-  scale: number,
-) => void;
-type CopiesBackwardExport = (
-  p: number,
-  pm: number,
-  g: number,
-  weights: number,
-  dp: number,
-  dpm: number,
-  scratch: number,
-  S: number,
-  n: number,
-  H: number,
-  K: number,
-  scale: number,
-) => void;
-
-type TargetForwardExport = (
-  q: number,
-  k: number,
-  v: number,
-  out: number,
-  weights: number,
-  S: number,
-  n: number,
-  H: number,
-  K: number,
-  scale: number,
-) => void;
-type TargetBackwardExport = (
-  q: number,
-  k: number,
-  v: number,
-  g: number,
-  weights: number,
-  dq: number,
-  dk: number,
-  dv: number,
-  S: number,
-  n: number,
-  H: number,
-  K: number,
-  scale: number,
-) => void;
+/** A packed-sequences kernel: tensor addresses, then the lengths' address, S, more addresses, then H, K and the scale. */
+type PackedExport = (...addressesShapeScale: number[]) => void;
 
 type StreamsForwardExport = (
   queries: number,
@@ -97,10 +45,10 @@ type StreamsBackwardExport = (
 ) => void;
 
 let wasm: {
-  copiesForward: CopiesForwardExport;
-  copiesBackward: CopiesBackwardExport;
-  targetForward: TargetForwardExport;
-  targetBackward: TargetBackwardExport;
+  copiesForward: PackedExport;
+  copiesBackward: PackedExport;
+  targetForward: PackedExport;
+  targetBackward: PackedExport;
   streamsForward: StreamsForwardExport;
   streamsBackward: StreamsBackwardExport;
 } | null = null;
@@ -124,10 +72,10 @@ export const STREAMS_KERNEL = "EfaStreamsAttention",
 export function installAttentionKernels(memory: WebAssembly.Memory): void {
   const copies = instantiate(COPIES_WASM, memory), streams = instantiate(STREAMS_WASM, memory);
   wasm = {
-    copiesForward: copies["copiesForward"] as CopiesForwardExport,
-    copiesBackward: copies["copiesBackward"] as CopiesBackwardExport,
-    targetForward: copies["targetForward"] as TargetForwardExport,
-    targetBackward: copies["targetBackward"] as TargetBackwardExport,
+    copiesForward: copies["copiesForward"] as PackedExport,
+    copiesBackward: copies["copiesBackward"] as PackedExport,
+    targetForward: copies["targetForward"] as PackedExport,
+    targetBackward: copies["targetBackward"] as PackedExport,
     streamsForward: streams["streamsForward"] as StreamsForwardExport,
     streamsBackward: streams["streamsBackward"] as StreamsBackwardExport,
   };
@@ -144,23 +92,25 @@ export function installAttentionKernels(memory: WebAssembly.Memory): void {
   }
 }
 
-/** The shapes of a masked-copies attention call: S sequences of n tokens, H heads of K. */
+/** The shapes of a masked-copies attention call: H heads of K, the logits' scale, and the sequences' lengths. */
 interface CopiesAttrs {
   readonly heads: number;
   readonly keyDim: number;
   readonly scale: number;
+  /** The lengths of the packed sequences, in order. */
+  readonly lengths: readonly number[];
 }
 
 /**
- * The first attention layer of every masked copy (only when
- * {@link fastKernelsActive} and `keyDim` is a multiple of 4): copy `i` of
+ * The first attention layer of every masked copy of packed sequences (only
+ * when `fastKernelsActive()` and `keyDim` is a multiple of 4): copy `i` of
  * a sequence attends with the true tokens' queries, keys and values except
  * at `i`, where the masked token's are used.
  *
- * @param projected The true tokens' fused projections, `[S, n, 3HK]` (query | key | value).
- * @param projectedMasked The masked tokens' projections, `[S, n, 3HK]`.
- * @param attrs The heads H, the key width K and the logits' scale.
- * @returns The outputs `[S, H, n(i), n(j), K]` and the softmax weights `[S, H, n(i), n(j), n(l)]`.
+ * @param projected The true tokens' fused projections, `[sum n, 3HK]` (query | key | value), sequence after sequence.
+ * @param projectedMasked The masked tokens' projections, `[sum n, 3HK]`.
+ * @param attrs The heads H, the key width K, the logits' scale and the sequences' lengths n.
+ * @returns The outputs `[sum n^2, HK]` (copy i, token j of each sequence in turn) and the softmax weights `[H sum n^3]`.
  */
 export function copiesAttentionForward(
   projected: tf.Tensor,
@@ -177,10 +127,10 @@ export function copiesAttentionForward(
 /**
  * The gradient of {@link copiesAttentionForward}.
  *
- * @param projected As given to the forward pass, `[S, n, 3HK]`.
- * @param projectedMasked As given to the forward pass, `[S, n, 3HK]`.
- * @param dy The gradient of the outputs, `[S, H, n, n, K]`.
- * @param weights The forward pass's weights, `[S, H, n, n, n]`.
+ * @param projected As given to the forward pass, `[sum n, 3HK]`.
+ * @param projectedMasked As given to the forward pass, `[sum n, 3HK]`.
+ * @param dy The gradient of the outputs, `[sum n^2, HK]`.
+ * @param weights The forward pass's weights.
  * @param attrs As given to the forward pass.
  * @returns The gradients of `projected` and `projectedMasked`.
  */
@@ -198,82 +148,128 @@ export function copiesAttentionBackward(
   ) as [tf.Tensor, tf.Tensor];
 }
 
-function copiesShape(args: Parameters<tf.KernelFunc>[0]): [number, number, number, number] {
+/** The packing of a copies or target call: tokens, copies' tokens, the longest sequence, and every length valid. */
+function packing(
+  kernel: string,
+  attrs: CopiesAttrs,
+): { tokens: number; copies: number; cubes: number; longest: number } {
+  let tokens = 0, copies = 0, cubes = 0, longest = 0;
+  for (const n of attrs.lengths) {
+    if (!Number.isInteger(n) || n < 1) {
+      throw new RangeError(`${kernel}: expected sequence lengths >= 1, got ${n}`);
+    }
+    tokens += n;
+    copies += n * n;
+    cubes += n * n * n;
+    longest = Math.max(longest, n);
+  }
+  return { tokens, copies, cubes, longest };
+}
+
+function copiesShape(args: Parameters<tf.KernelFunc>[0]): ReturnType<typeof packing> {
   const { projected, projectedMasked } = args.inputs as Record<string, tf.TensorInfo>;
-  const { heads: H, keyDim: K } = args.attrs as unknown as CopiesAttrs;
-  const [S, n, P] = projected!.shape as [number, number, number];
+  const attrs = args.attrs as unknown as CopiesAttrs;
+  const { heads: H, keyDim: K } = attrs;
+  const sizes = packing(COPIES_KERNEL, attrs);
+  const expected = [sizes.tokens, 3 * H * K].join();
   if (
-    projected!.shape.length !== 3 || P !== 3 * H * K || K % 4 !== 0 ||
-    projectedMasked!.shape.join() !== projected!.shape.join() ||
+    K % 4 !== 0 || projected!.shape.join() !== expected ||
+    projectedMasked!.shape.join() !== expected ||
     projected!.dtype !== "float32" || projectedMasked!.dtype !== "float32"
   ) {
     throw new TypeError(
-      `${COPIES_KERNEL}: expected two float32 [S, n, 3*${H}*${K}] projections with ${K} a multiple of 4, got [${
+      `${COPIES_KERNEL}: expected two float32 [${sizes.tokens}, 3*${H}*${K}] projections (the sequences' tokens) with ${K} a multiple of 4, got [${
         projected!.shape
       }] and [${projectedMasked!.shape}]`,
     );
   }
-  return [S, n, H, K];
+  return sizes;
+}
+
+/** Runs `f` with the lengths written to tfjs's memory (int32) and `floats` floats of scratch after them. */
+function withLengths<T>(
+  backend: WasmBackend,
+  lengths: readonly number[],
+  floats: number,
+  f: (lengthsAt: number, scratch: number) => T,
+): T {
+  return withScratch(backend, lengths.length + floats, (at) => {
+    new Int32Array(backend.wasm.asm.memory.buffer, at, lengths.length).set(lengths);
+    return f(at, at + 4 * lengths.length);
+  });
 }
 
 function copiesKernel(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
-  const [S, n, H, K] = copiesShape(args);
+  const { copies, cubes, longest } = copiesShape(args);
   const { projected, projectedMasked } = args.inputs as Record<string, tf.TensorInfo>;
+  const { heads: H, keyDim: K, scale, lengths } = args.attrs as unknown as CopiesAttrs;
   const backend = args.backend as unknown as WasmBackend;
-  const out = backend.makeOutput([S, H, n, n, K], "float32");
-  const weights = backend.makeOutput([S, H, n, n, n], "float32");
-  if (S * n === 0) return [out, weights];
-  withScratch(backend, 3 * n * n + 2 * n, (scratch) =>
-    wasm!.copiesForward(
-      offsetOf(backend, projected!),
-      offsetOf(backend, projectedMasked!),
-      offsetOf(backend, out),
-      offsetOf(backend, weights),
-      scratch,
-      S,
-      n,
-      H,
-      K,
-      (args.attrs as unknown as CopiesAttrs).scale,
-    ));
+  const out = backend.makeOutput([copies, H * K], "float32");
+  const weights = backend.makeOutput([H * cubes], "float32");
+  if (lengths.length === 0) return [out, weights];
+  withLengths(
+    backend,
+    lengths,
+    3 * longest * longest + 2 * longest,
+    (at, scratch) =>
+      wasm!.copiesForward(
+        offsetOf(backend, projected!),
+        offsetOf(backend, projectedMasked!),
+        at,
+        lengths.length,
+        offsetOf(backend, out),
+        offsetOf(backend, weights),
+        scratch,
+        H,
+        K,
+        scale,
+      ),
+  );
   return [out, weights];
 }
 
 function copiesGradKernel(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
-  const [S, n, H, K] = copiesShape(args);
+  const { longest } = copiesShape(args);
   const { projected, projectedMasked, dy, weights } = args.inputs as Record<string, tf.TensorInfo>;
+  const { heads: H, keyDim: K, scale, lengths } = args.attrs as unknown as CopiesAttrs;
   const backend = args.backend as unknown as WasmBackend;
   const dp = backend.makeOutput(projected!.shape, "float32");
   const dpm = backend.makeOutput(projected!.shape, "float32");
-  if (S * n === 0) return [dp, dpm];
-  withScratch(backend, 3 * n * n + 2 * n, (scratch) =>
-    wasm!.copiesBackward(
-      offsetOf(backend, projected!),
-      offsetOf(backend, projectedMasked!),
-      offsetOf(backend, dy!),
-      offsetOf(backend, weights!),
-      offsetOf(backend, dp),
-      offsetOf(backend, dpm),
-      scratch,
-      S,
-      n,
-      H,
-      K,
-      (args.attrs as unknown as CopiesAttrs).scale,
-    ));
+  if (lengths.length === 0) return [dp, dpm];
+  withLengths(
+    backend,
+    lengths,
+    3 * longest * longest + 2 * longest,
+    (at, scratch) =>
+      wasm!.copiesBackward(
+        offsetOf(backend, projected!),
+        offsetOf(backend, projectedMasked!),
+        at,
+        lengths.length,
+        offsetOf(backend, dy!),
+        offsetOf(backend, weights!),
+        offsetOf(backend, dp),
+        offsetOf(backend, dpm),
+        scratch,
+        H,
+        K,
+        scale,
+      ),
+  );
   return [dp, dpm];
 }
 
 /**
- * The last attention layer of every masked copy, at its masked position
- * only (only when {@link fastKernelsActive} and `keyDim` is a multiple of
- * 4): copy `i`'s one query attends to the keys and values of its tokens.
+ * The last attention layer of every masked copy of packed sequences, at its
+ * masked position only (only when `fastKernelsActive()` and `keyDim` is a
+ * multiple of 4): copy `i`'s one query attends to the keys and values of
+ * its tokens.
  *
- * @param q The queries, `[S, n(i), HK]`.
- * @param k The keys of every copy's tokens, `[S, n(i), n(j), HK]`.
- * @param v The values, `[S, n(i), n(j), HK]`.
- * @param attrs The heads H, the key width K and the logits' scale.
- * @returns The outputs `[S, n(i), HK]` and the softmax weights `[S, n(i), H, n(j)]`.
+ * @param q The queries, one per copy: `[sum n, HK]`.
+ * @param k The keys of every copy's tokens, `[sum n^2, HK]` (copy i, token j of each sequence in turn).
+ * @param v The values, `[sum n^2, HK]`.
+ * @param attrs The heads H, the key width K, the logits' scale and the sequences' lengths n.
+ * @returns The outputs `[sum n, HK]` and the softmax weights `[H sum n^2]`.
  */
 export function targetAttentionForward(
   q: tf.Tensor,
@@ -291,11 +287,11 @@ export function targetAttentionForward(
 /**
  * The gradient of {@link targetAttentionForward}.
  *
- * @param q As given to the forward pass, `[S, n, HK]`.
- * @param k As given to the forward pass, `[S, n, n, HK]`.
- * @param v As given to the forward pass, `[S, n, n, HK]`.
- * @param dy The gradient of the outputs, `[S, n, HK]`.
- * @param weights The forward pass's weights, `[S, n, H, n]`.
+ * @param q As given to the forward pass, `[sum n, HK]`.
+ * @param k As given to the forward pass, `[sum n^2, HK]`.
+ * @param v As given to the forward pass, `[sum n^2, HK]`.
+ * @param dy The gradient of the outputs, `[sum n, HK]`.
+ * @param weights The forward pass's weights.
  * @param attrs As given to the forward pass.
  * @returns The gradients of `q`, `k` and `v`.
  */
@@ -314,69 +310,74 @@ export function targetAttentionBackward(
   ) as [tf.Tensor, tf.Tensor, tf.Tensor];
 }
 
-function targetShape(args: Parameters<tf.KernelFunc>[0]): [number, number, number, number] {
+function targetShape(args: Parameters<tf.KernelFunc>[0]): ReturnType<typeof packing> {
   const { q, k, v } = args.inputs as Record<string, tf.TensorInfo>;
-  const { heads: H, keyDim: K } = args.attrs as unknown as CopiesAttrs;
-  const [S, n, HK] = q!.shape as [number, number, number];
-  const kv = [S, n, n, HK].join();
+  const attrs = args.attrs as unknown as CopiesAttrs;
+  const { heads: H, keyDim: K } = attrs;
+  const sizes = packing(TARGET_KERNEL, attrs);
+  const HK = H * K, kv = [sizes.copies, HK].join();
   if (
-    q!.shape.length !== 3 || HK !== H * K || K % 4 !== 0 || k!.shape.join() !== kv ||
+    q!.shape.join() !== [sizes.tokens, HK].join() || K % 4 !== 0 || k!.shape.join() !== kv ||
     v!.shape.join() !== kv || [q, k, v].some((t) => t!.dtype !== "float32")
   ) {
     throw new TypeError(
-      `${TARGET_KERNEL}: expected float32 queries [S, n, ${H}*${K}] and keys and values [S, n, n, ${H}*${K}] with ${K} a multiple of 4, got [${
+      `${TARGET_KERNEL}: expected float32 queries [${sizes.tokens}, ${H}*${K}] and keys and values [${sizes.copies}, ${H}*${K}] with ${K} a multiple of 4, got [${
         q!.shape
       }], [${k!.shape}] and [${v!.shape}]`,
     );
   }
-  return [S, n, H, K];
+  return sizes;
 }
 
 function targetKernel(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
-  const [S, n, H, K] = targetShape(args);
+  const { tokens, copies } = targetShape(args);
   const { q, k, v } = args.inputs as Record<string, tf.TensorInfo>;
+  const { heads: H, keyDim: K, scale, lengths } = args.attrs as unknown as CopiesAttrs;
   const backend = args.backend as unknown as WasmBackend;
-  const out = backend.makeOutput([S, n, H * K], "float32");
-  const weights = backend.makeOutput([S, n, H, n], "float32");
-  if (S * n === 0) return [out, weights];
-  wasm!.targetForward(
-    offsetOf(backend, q!),
-    offsetOf(backend, k!),
-    offsetOf(backend, v!),
-    offsetOf(backend, out),
-    offsetOf(backend, weights),
-    S,
-    n,
-    H,
-    K,
-    (args.attrs as unknown as CopiesAttrs).scale,
-  );
+  const out = backend.makeOutput([tokens, H * K], "float32");
+  const weights = backend.makeOutput([H * copies], "float32");
+  if (lengths.length === 0) return [out, weights];
+  withLengths(backend, lengths, 0, (at) =>
+    wasm!.targetForward(
+      offsetOf(backend, q!),
+      offsetOf(backend, k!),
+      offsetOf(backend, v!),
+      at,
+      lengths.length,
+      offsetOf(backend, out),
+      offsetOf(backend, weights),
+      H,
+      K,
+      scale,
+    ));
   return [out, weights];
 }
 
 function targetGradKernel(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
-  const [S, n, H, K] = targetShape(args);
+  targetShape(args);
   const { q, k, v, dy, weights } = args.inputs as Record<string, tf.TensorInfo>;
+  const { heads: H, keyDim: K, scale, lengths } = args.attrs as unknown as CopiesAttrs;
   const backend = args.backend as unknown as WasmBackend;
   const dq = backend.makeOutput(q!.shape, "float32");
   const dk = backend.makeOutput(k!.shape, "float32");
   const dv = backend.makeOutput(v!.shape, "float32");
-  if (S * n === 0) return [dq, dk, dv];
-  wasm!.targetBackward(
-    offsetOf(backend, q!),
-    offsetOf(backend, k!),
-    offsetOf(backend, v!),
-    offsetOf(backend, dy!),
-    offsetOf(backend, weights!),
-    offsetOf(backend, dq),
-    offsetOf(backend, dk),
-    offsetOf(backend, dv),
-    S,
-    n,
-    H,
-    K,
-    (args.attrs as unknown as CopiesAttrs).scale,
-  );
+  if (lengths.length === 0) return [dq, dk, dv];
+  withLengths(backend, lengths, 0, (at) =>
+    wasm!.targetBackward(
+      offsetOf(backend, q!),
+      offsetOf(backend, k!),
+      offsetOf(backend, v!),
+      at,
+      lengths.length,
+      offsetOf(backend, dy!),
+      offsetOf(backend, weights!),
+      offsetOf(backend, dq),
+      offsetOf(backend, dk),
+      offsetOf(backend, dv),
+      H,
+      K,
+      scale,
+    ));
   return [dq, dk, dv];
 }
 

@@ -58,20 +58,61 @@ function worstRelative(ours: Float32Array[], oracle: Float32Array[]): number {
 }
 
 const SHAPES = [
-  { S: 2, n: 1, H: 1, K: 4 },
-  { S: 3, n: 5, H: 2, K: 8 },
-  { S: 2, n: 9, H: 3, K: 4 },
+  { S: 2, n: 1, H: 1, K: 4, lengths: [1, 1] },
+  { S: 3, n: 5, H: 2, K: 8, lengths: [5, 2, 5, 1] },
+  { S: 2, n: 9, H: 3, K: 4, lengths: [9, 4, 7] },
 ];
 
 const uniform = (shape: number[], seed: number): TfTensor =>
   tf.randomUniform(shape, -1.5, 1.5, "float32", seed);
 
+/**
+ * The packed copies and target ops computed by the tfjs operations one
+ * sequence at a time (the rectangular oracle, S = 1), laid out as the fused
+ * ones lay out packed sequences.
+ */
+function packedOracles(
+  lengths: readonly number[],
+  attrs: { heads: number; keyDim: number; scale: number },
+): {
+  copies: (p: TfTensor, pm: TfTensor) => TfTensor;
+  target: (q: TfTensor, k: TfTensor, v: TfTensor) => TfTensor;
+} {
+  const { heads: H, keyDim: K } = attrs;
+  const HK = H * K;
+  const copies = (p: TfTensor, pm: TfTensor): TfTensor => {
+    let o = 0;
+    return tf.concat(lengths.map((n) => {
+      const one = (x: TfTensor): TfTensor =>
+        tf.reshape(tf.slice(x, [o, 0], [n, 3 * HK]), [1, n, 3 * HK]);
+      const out = copiesAttentionOps(one(p), one(pm), attrs); // [1, H, n, n, K]
+      o += n;
+      return tf.reshape(tf.transpose(out, [0, 2, 3, 1, 4]), [n * n, HK]);
+    }));
+  };
+  const target = (q: TfTensor, k: TfTensor, v: TfTensor): TfTensor => {
+    let o = 0, c = 0;
+    return tf.concat(lengths.map((n) => {
+      const qs = tf.reshape(tf.slice(q, [o, 0], [n, HK]), [1, n, HK]);
+      const kv = (x: TfTensor): TfTensor =>
+        tf.reshape(tf.slice(x, [c, 0], [n * n, HK]), [1, n, n, HK]);
+      const out = targetAttentionOps(qs, kv(k), kv(v), attrs); // [1, n, HK]
+      o += n;
+      c += n * n;
+      return tf.reshape(out, [n, HK]);
+    }));
+  };
+  return { copies, target };
+}
+
 Deno.test("fused attention kernels: values and gradients within float32 rounding of the tfjs operations, no tensor left behind", () => {
   assert.equal(backendInfo().fastKernels, true);
   const before = tf.memory().numTensors;
-  for (const { S, n, H, K } of SHAPES) {
+  for (const { S, n, H, K, lengths } of SHAPES) {
     const HK = H * K;
     const attrs = { heads: H, keyDim: K, scale: 1 / Math.sqrt(K) };
+    const T = lengths.reduce((a, m) => a + m, 0), C = lengths.reduce((a, m) => a + m * m, 0);
+    const oracles = packedOracles(lengths, attrs);
     const cases: [
       string,
       (...xs: TfTensor[]) => TfTensor,
@@ -79,16 +120,16 @@ Deno.test("fused attention kernels: values and gradients within float32 rounding
       number[][],
     ][] = [
       [
-        "copies",
-        (p, pm) => copiesAttention(p!, pm!, attrs),
-        (p, pm) => copiesAttentionOps(p!, pm!, attrs),
-        [[S, n, 3 * HK], [S, n, 3 * HK]],
+        `packed copies of lengths ${lengths}`,
+        (p, pm) => copiesAttention(p!, pm!, { ...attrs, lengths }),
+        (p, pm) => oracles.copies(p!, pm!),
+        [[T, 3 * HK], [T, 3 * HK]],
       ],
       [
-        "target",
-        (q, k, v) => targetAttention(q!, k!, v!, attrs),
-        (q, k, v) => targetAttentionOps(q!, k!, v!, attrs),
-        [[S, n, HK], [S, n, n, HK], [S, n, n, HK]],
+        `packed target of lengths ${lengths}`,
+        (q, k, v) => targetAttention(q!, k!, v!, { ...attrs, lengths }),
+        (q, k, v) => oracles.target(q!, k!, v!),
+        [[T, HK], [C, HK], [C, HK]],
       ],
       [
         "streams, content stream",

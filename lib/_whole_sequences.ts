@@ -21,7 +21,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { customGrad, dense, linear, param } from "./_ops.ts";
+import { customGrad, dense, embeddingLookup, linear, param } from "./_ops.ts";
 import { fastKernelsActive } from "./_kernels.ts";
 import {
   copiesAttentionBackward,
@@ -32,7 +32,7 @@ import {
   targetAttentionForward,
 } from "./_attention_kernels.ts";
 import type { TfTensor } from "./_types.ts";
-import type { SequencesBatch } from "./data.ts";
+import type { CopiesBatch, SequencesBatch, StreamsBatch } from "./data.ts";
 import {
   attend,
   batchAsHeads,
@@ -59,12 +59,15 @@ import type { Tensor } from "./shapes.ts";
  * @returns Item logits and/or value natural parameters.
  */
 export function sequencesForward(model: EfaModel, batch: SequencesBatch): ModelOutput {
-  const encode = batch.layout === "copies" ? encodeCopies : encodeStreams;
+  const encode = (maskItem: boolean): TfTensor =>
+    batch.layout === "copies"
+      ? encodeCopies(model, batch, maskItem)
+      : encodeStreams(model, batch, maskItem);
   const target = model.config.target;
   return tf.tidy(() => {
     const out: { itemEta?: TfTensor; valueEta?: TfTensor } = {};
-    if (target !== "value") out.itemEta = head(model, encode(model, batch, true), "item"); // [E, J]
-    if (target !== "item") out.valueEta = head(model, encode(model, batch, false), "value"); // [E, natural]
+    if (target !== "value") out.itemEta = head(model, encode(true), "item"); // [E, J]
+    if (target !== "item") out.valueEta = head(model, encode(false), "value"); // [E, natural]
     return out;
   });
 }
@@ -73,7 +76,7 @@ export function sequencesForward(model: EfaModel, batch: SequencesBatch): ModelO
  * Two-stream attention for unidirectional causal models: the final query
  * stream at every target, all targets of each sequence in one pass.
  */
-function encodeStreams(model: EfaModel, batch: SequencesBatch, maskItem: boolean): TfTensor {
+function encodeStreams(model: EfaModel, batch: StreamsBatch, maskItem: boolean): TfTensor {
   const { layers: L, heads: H, keyDim: K } = model.config;
   const HK = H * K;
   const [S, n] = batch.items.shape as [number, number];
@@ -119,6 +122,11 @@ interface AttentionAttrs {
   readonly heads: number;
   readonly keyDim: number;
   readonly scale: number;
+}
+
+/** The shapes of a packed copies or target call: as {@link AttentionAttrs}, and the sequences' lengths. */
+interface PackedAttrs extends AttentionAttrs {
+  readonly lengths: readonly number[];
 }
 
 /** The shapes of a two-stream attention call, and where the context's keys and values lie in its rows. */
@@ -194,23 +202,145 @@ export function streamsAttention(
 
 /**
  * Masked copies of whole sequences (bidirectional models): copy `i` of a
- * sequence is the sequence with position `i` masked. The first layer is shared:
- * projections of the true and of the masked tokens are computed once per
- * sequence, and copy `i`'s logits are the true tokens' `Q K^T` with row `i`
- * and column `i` replaced. Returns the final representation at every target.
+ * sequence is the sequence with position `i` masked. The first layer is
+ * shared: projections of the true and of the masked tokens are computed once
+ * per sequence, and copy `i`'s logits are the true tokens' `Q K^T` with row
+ * `i` and column `i` replaced. Sequences of any lengths come packed in one
+ * row; the fused kernels take them so, the tfjs operations one length at a
+ * time. Returns the final representation at every target.
  */
-function encodeCopies(model: EfaModel, batch: SequencesBatch, maskItem: boolean): TfTensor {
+function encodeCopies(model: EfaModel, batch: CopiesBatch, maskItem: boolean): TfTensor {
+  const { layers: L, keyDim: K } = model.config;
+  const T = batch.items.shape[1]!;
+  const trueTokens = embedTokens(model, batch, null, false); // [1, T, W]
+  const W = trueTokens.shape[2]!;
+  const maskedTokens = embedTokens(model, batch, tf.fill([1, T], 1, "bool"), maskItem); // [1, T, W]
+  const [tokens, masked] = [trueTokens, maskedTokens].map((x) => tf.reshape(x, [T, W])); // [T, W]
+  const last = fastKernelsActive() && K % 4 === 0 && L >= 2
+    ? packedCopies(model, tokens!, masked!, batch.lengths)
+    : byLength([tokens!, masked!], batch.lengths, (n) => n, ([t, m], n, count) =>
+      tf.reshape(
+        rectangularCopies(model, tf.reshape(t!, [count, n, W]), tf.reshape(m!, [count, n, W])),
+        [count * n, W],
+      )); // [T, W]: each copy's masked position
+  return batch.selector === null ? last : embeddingLookup(last, batch.selector); // [E, W]
+}
+
+/**
+ * The copies of packed sequences with the fused kernels (at least two
+ * layers): the first layer of every copy in one call, the block on every
+ * copy's tokens `[sum n^2, W]`, the middle layers one length at a time, and
+ * the last layer at each copy's masked position in one call. Returns `[sum n, W]`.
+ */
+function packedCopies(
+  model: EfaModel,
+  tokens: TfTensor,
+  masked: TfTensor,
+  lengths: readonly number[],
+): TfTensor {
+  const { layers: L, heads: H, keyDim: K } = model.config;
+  const attrs = { heads: H, keyDim: K, scale: 1 / Math.sqrt(K), lengths };
+  const p = model.params;
+  const [T, W] = tokens.shape as [number, number];
+  const [copyTokens, maskedPositions] = packedIndices(lengths, T);
+  const [wqkv, bqkv] = fusedProjection(model, 0, ["query", "key", "value"]);
+  const attended = copiesAttention(
+    linear(tokens, wqkv, bqkv),
+    linear(masked, wqkv, bqkv),
+    attrs,
+  ); // [C, HK], C = sum n^2: copy i, token j of each sequence
+  const copies = embeddingLookup(tf.concat([tokens, masked], 0), copyTokens); // [C, W]: copy i's tokens
+  let h = block(model, 0, copies, dense(p, "layer0.attention.output", attended)); // [C, W]
+  // Middle layers: ordinary self-attention within each copy.
+  for (let l = 1; l < L - 1; l++) {
+    h = byLength([h], lengths, (n) => n * n, ([x], n, count) => {
+      const rows = tf.reshape(x!, [count * n, n, W]); // one row per copy
+      const { output } = multiHeadAttention(model, l, rows); // [count*n, n, W]
+      return tf.reshape(block(model, l, rows, output), [count * n * n, W]);
+    });
+  }
+  // Last layer at the masked position only: one query per copy over its tokens.
+  const target = embeddingLookup(h, maskedPositions); // [T, W]
+  const q = dense(p, `layer${L - 1}.attention.query`, target); // [T, HK]
+  const k = dense(p, `layer${L - 1}.attention.key`, h); // [C, HK]
+  const v = dense(p, `layer${L - 1}.attention.value`, h); // [C, HK]
+  const out = targetAttention(q, k, v, attrs); // [T, HK]
+  return block(model, L - 1, target, dense(p, `layer${L - 1}.attention.output`, out)); // [T, W]
+}
+
+/**
+ * The rows of packed sequences' copies: for every copy i and token j, its
+ * row in `concat([tokens, masked])` (the masked token at j = i), `[C]`; and
+ * each copy's masked position among the copies' tokens, `[T]`.
+ */
+function packedIndices(lengths: readonly number[], T: number): [TfTensor, TfTensor] {
+  const C = lengths.reduce((sum, n) => sum + n * n, 0);
+  const copyTokens = new Int32Array(C), maskedPositions = new Int32Array(T);
+  let o = 0, c = 0;
+  for (const n of lengths) {
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < n; j++) copyTokens[c + i * n + j] = j === i ? T + o + j : o + j;
+      maskedPositions[o + i] = c + i * n + i;
+    }
+    o += n;
+    c += n * n;
+  }
+  return [tf.tensor1d(copyTokens, "int32"), tf.tensor1d(maskedPositions, "int32")];
+}
+
+/**
+ * Applies `f` to packed sequences one length at a time: `f` gets the rows of
+ * the `count` sequences of length `n` (`rowsOf(n)` rows each, in order) of
+ * every input, and returns as many rows; the results come back in packed order.
+ */
+function byLength(
+  inputs: readonly TfTensor[],
+  lengths: readonly number[],
+  rowsOf: (n: number) => number,
+  f: (parts: TfTensor[], n: number, count: number) => TfTensor,
+): TfTensor {
+  const groups = new Map<number, number[]>(); // length -> its sequences
+  lengths.forEach((n, s) => (groups.get(n) ?? groups.set(n, []).get(n)!).push(s));
+  if (groups.size === 1) return f([...inputs], lengths[0]!, lengths.length);
+  const starts: number[] = [];
+  let rows = 0;
+  for (const n of lengths) {
+    starts.push(rows);
+    rows += rowsOf(n);
+  }
+  const outputs: TfTensor[] = [], order: number[] = [];
+  for (const [n, sequences] of groups) {
+    const r = rowsOf(n), index = new Int32Array(sequences.length * r);
+    sequences.forEach((s, k) => {
+      for (let t = 0; t < r; t++) index[k * r + t] = starts[s]! + t;
+    });
+    const at = tf.tensor1d(index, "int32");
+    outputs.push(f(inputs.map((x) => embeddingLookup(x, at)), n, sequences.length));
+    order.push(...index);
+  }
+  const inverse = new Int32Array(rows);
+  order.forEach((row, k) => (inverse[row] = k));
+  return embeddingLookup(tf.concat(outputs, 0), tf.tensor1d(inverse, "int32")); // [rows, ...]
+}
+
+/**
+ * Masked copies of `S` sequences of one length `n` in tfjs operations (the
+ * oracle of the fused kernels, the path off the wasm backend, and one-layer
+ * models): from the true and masked tokens `[S, n, W]`, the final
+ * representation at each copy's masked position, `[S, n(i), W]`.
+ */
+function rectangularCopies(
+  model: EfaModel,
+  trueTokens: TfTensor,
+  maskedTokens: TfTensor,
+): TfTensor {
   const { layers: L, heads: H, keyDim: K } = model.config;
   const HK = H * K;
-  const [S, n] = batch.items.shape as [number, number];
+  const [S, n, W] = trueTokens.shape as [number, number, number];
   const scale = 1 / Math.sqrt(K);
   const attrs = { heads: H, keyDim: K, scale };
-  const fast = fastKernelsActive() && K % 4 === 0;
   const c = copyConstantsFor(n);
   const p = model.params;
-  const trueTokens = embedTokens(model, batch, null, false); // [S, n, W]
-  const W = trueTokens.shape[2]!;
-  const maskedTokens = embedTokens(model, batch, tf.fill([S, n], 1, "bool"), maskItem); // [S, n, W]
   const [wqkv, bqkv] = fusedProjection(model, 0, ["query", "key", "value"]);
   const projected = linear(trueTokens, wqkv, bqkv); // [S, n, 3HK]
   const projectedMasked = linear(maskedTokens, wqkv, bqkv); // [S, n, 3HK]
@@ -244,8 +374,11 @@ function encodeCopies(model: EfaModel, batch: SequencesBatch, maskItem: boolean)
     const out = tf.add(tf.addN(perHead), param(p, "layer0.attention.output.bias")); // [S, n, W]
     last = block(model, 0, maskedTokens, out);
   } else {
-    const firstLayer = fast ? copiesAttention : copiesAttentionOps;
-    const attended = tf.reshape(firstLayer(projected, projectedMasked, attrs), [S, H, n * n * K]); // [S, H, n(i)*n(j)*K]
+    const attended = tf.reshape(copiesAttentionOps(projected, projectedMasked, attrs), [
+      S,
+      H,
+      n * n * K,
+    ]); // [S, H, n(i)*n(j)*K]
     // The output projection head by head (a slice of the batch axis; no transpose of this large tensor).
     const perHead = Array.from({ length: H }, (_, h) =>
       linear(
@@ -271,11 +404,11 @@ function encodeCopies(model: EfaModel, batch: SequencesBatch, maskItem: boolean)
     const k2 = dense(p, `layer${L - 1}.attention.key`, h); // [S, n(i), n(j), HK]
     const v2 = dense(p, `layer${L - 1}.attention.value`, h);
     const q2 = dense(p, `layer${L - 1}.attention.query`, target); // [S, n(i), HK]
-    const out2 = (fast ? targetAttention : targetAttentionOps)(q2, k2, v2, attrs); // [S, n(i), HK]
+    const out2 = targetAttentionOps(q2, k2, v2, attrs); // [S, n(i), HK]
     const attention = dense(p, `layer${L - 1}.attention.output`, out2); // [S, n, W]
     last = block(model, L - 1, target, attention);
   }
-  return rowsAt(last, batch.selector); // [E, W] each example's masked position
+  return last;
 }
 
 /**
@@ -325,12 +458,12 @@ export function copiesAttentionOps(
 
 /**
  * The fused kernel's op: {@link copiesAttentionForward} with its gradient,
- * `[S, n, 3HK]` twice to `[S, H, n(i), n(j), K]`.
+ * packed sequences' projections `[sum n, 3HK]` twice to `[sum n^2, HK]`.
  */
 export function copiesAttention(
   projected: TfTensor,
   projectedMasked: TfTensor,
-  attrs: AttentionAttrs,
+  attrs: PackedAttrs,
 ): TfTensor {
   const op = customGrad<[p: TfTensor, pm: TfTensor]>((p, pm, save) => {
     const [out, weights] = copiesAttentionForward(p, pm, attrs);
@@ -364,12 +497,15 @@ export function targetAttentionOps(
   return tf.reshape(tf.sum(tf.mul(tf.expandDims(weights2, 4), v2), 2), [S, n, H * K]); // [S, n(i), HK]
 }
 
-/** The fused kernel's op: {@link targetAttentionForward} with its gradient. */
+/**
+ * The fused kernel's op: {@link targetAttentionForward} with its gradient,
+ * packed: queries `[sum n, HK]`, keys and values `[sum n^2, HK]` to `[sum n, HK]`.
+ */
 export function targetAttention(
   q: TfTensor,
   k: TfTensor,
   v: TfTensor,
-  attrs: AttentionAttrs,
+  attrs: PackedAttrs,
 ): TfTensor {
   const op = customGrad<[q: TfTensor, k: TfTensor, v: TfTensor]>((qs, ks, vs, save) => {
     const [out, weights] = targetAttentionForward(qs, ks, vs, attrs);

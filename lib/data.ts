@@ -42,6 +42,8 @@ export interface TokenRows {
   readonly values?: Tensor<"batch time"> | undefined;
   /** Lag groups: `[row, time]` int32, when present. */
   readonly lags?: Tensor<"batch time"> | undefined;
+  /** Each token's position in its sequence, `[row, time]` int32, where it is not its column (packed sequences). */
+  readonly positions?: Tensor<"batch time"> | undefined;
 }
 
 /** The observations the examples of a batch predict, in the batch's order. */
@@ -56,8 +58,9 @@ export interface Labels {
  * How a batch lays out its examples:
  * - `"padded"`: one row per example, padded (the notebooks' layout);
  * - `"rows"`: one row per example, all rows of one length, no padding;
- * - `"copies"`: whole sequences of one length, every position a target, the
- *   first layer shared by the masked copies (bidirectional models);
+ * - `"copies"`: whole sequences of any lengths packed in one row, most
+ *   positions targets, the first layer shared by the masked copies
+ *   (bidirectional models);
  * - `"streams"`: whole sequences, every position a target, two streams
  *   (unidirectional `"causal"` models).
  */
@@ -85,18 +88,39 @@ export interface RowsBatch extends TokenRows {
   readonly labels: Labels;
 }
 
-/** Whole sequences (one row each), predicted at several positions at once. */
-export interface SequencesBatch extends TokenRows {
-  /** `"copies"` or `"streams"`. */
-  readonly layout: "copies" | "streams";
+/**
+ * Whole sequences of any lengths packed one after another in one row of
+ * tokens (`items` is `[1, sum n]`, `positions` says where each token stands
+ * in its sequence), predicted at several positions at once.
+ */
+export interface CopiesBatch extends TokenRows {
+  /** Always `"copies"`. */
+  readonly layout: "copies";
+  /** The lengths of the packed sequences, in order. */
+  readonly lengths: readonly number[];
+  /** Each token's position in its sequence, `[1, sum n]` int32. */
+  readonly positions: Tensor<"batch time">;
+  /** Each example's token `offset of its sequence + position`, `[example]` int32; `null` when that is `0..E-1`. */
+  readonly selector: Tensor<"example"> | null;
+  /** The observations at the targets. */
+  readonly labels: Labels;
+}
+
+/** Whole sequences, one row each (shorter ones padded at the end), predicted at every position at once. */
+export interface StreamsBatch extends TokenRows {
+  /** Always `"streams"`. */
+  readonly layout: "streams";
   /** Each example's flat position `row * time + position`, `[example]` int32; `null` when that is `0..E-1`. */
   readonly selector: Tensor<"example"> | null;
   /** The observations at the targets. */
   readonly labels: Labels;
 }
 
+/** The batches that compute every target of whole sequences at once. */
+export type SequencesBatch = CopiesBatch | StreamsBatch;
+
 /** The tensors of some examples, in one of the four {@link Layout}s. */
-export type Batch = PaddedBatch | RowsBatch | SequencesBatch;
+export type Batch = PaddedBatch | RowsBatch | CopiesBatch | StreamsBatch;
 
 /**
  * Lists every example of a data set in order: each target position of each
@@ -330,5 +354,8 @@ export function disposeBatch(batch: Batch): void {
   batch.labels.value?.dispose();
   if (batch.layout === "padded") tf.dispose([batch.lengths, batch.target]);
   else if (batch.layout === "rows") tf.dispose([batch.maskAt.bool, batch.maskAt.float]);
-  else batch.selector?.dispose();
+  else {
+    batch.selector?.dispose();
+    if (batch.layout === "copies") batch.positions.dispose();
+  }
 }

@@ -509,7 +509,13 @@ export function embedTokens(
       x = dense(params, "mixer.output", tf.relu(dense(params, "mixer.hidden", x))); // [R, T, W]
     }
     if (config.positionEmbedding) {
-      x = tf.add(x, tf.slice(param(params, "position.embedding"), [0, 0], [T, -1])); // [R, T, W]
+      const table = param(params, "position.embedding"); // [maxLength, W]
+      x = tf.add(
+        x,
+        rows.positions === undefined
+          ? tf.slice(table, [0, 0], [T, -1]) // [T, W]: each token at its column
+          : embeddingLookup(table, rows.positions), // [R, T, W]: packed sequences
+      ); // [R, T, W]
     }
     return x;
   });

@@ -26,6 +26,7 @@
 import * as tf from "@tensorflow/tfjs";
 import {
   type Batch,
+  type CopiesBatch,
   type Example,
   type Layout,
   listExamples,
@@ -41,7 +42,7 @@ import type { Tensor } from "./shapes.ts";
 export interface BatchPlan {
   /** The layout. */
   readonly layout: Layout;
-  /** Tokens per row (`"rows"`), per sequence (`"copies"`), or of the longest sequence (`"streams"`); unused for `"padded"`. */
+  /** Tokens per row (`"rows"`), or of the longest sequence (`"copies"`, `"streams"`); unused for `"padded"`. */
   readonly length: number;
   /** The examples, `[sequence, position]`, in the order of the batch's outputs. */
   readonly examples: readonly Example[];
@@ -213,6 +214,7 @@ export function paddedLayout(model: Model): MakeBatchOptions {
  */
 export function batchTensors(model: Model, data: Sequences, plan: BatchPlan): Batch {
   if (plan.layout === "padded") return makeBatch(data, plan.examples, paddedLayout(model));
+  if (plan.layout === "copies") return packedSequences(data, plan.examples);
   const T = plan.length;
   const { examples } = plan;
   const E = examples.length;
@@ -257,9 +259,47 @@ export function batchTensors(model: Model, data: Sequences, plan: BatchPlan): Ba
   }
   const identity = E === R * T && target.every((flat, e) => flat === e);
   return {
-    layout: plan.layout,
+    layout: "streams",
     ...rows,
     selector: identity ? null : tf.tensor1d(target, "int32") as Tensor<"example">,
+  };
+}
+
+/** The copies layout's tensors: the examples' sequences packed one after another in one row. */
+function packedSequences(data: Sequences, examples: readonly Example[]): CopiesBatch {
+  const withValues = data.values !== undefined, withLags = data.lags !== undefined;
+  const sequences = [...new Set(examples.map(([s]) => s))];
+  const offsets = new Map<number, number>();
+  let total = 0;
+  for (const s of sequences) {
+    offsets.set(s, total);
+    total += data.items[s]!.length;
+  }
+  const items = new Int32Array(total), positions = new Int32Array(total);
+  const values = new Float32Array(withValues ? total : 0),
+    lags = new Int32Array(withLags ? total : 0);
+  for (const s of sequences) {
+    const seq = data.items[s]!, vs = data.values?.[s], ls = data.lags?.[s], o = offsets.get(s)!;
+    for (let j = 0; j < seq.length; j++) {
+      items[o + j] = seq[j]!;
+      positions[o + j] = j;
+      if (withValues) values[o + j] = vs![j]!;
+      if (withLags) lags[o + j] = ls![j]!;
+    }
+  }
+  const target = Int32Array.from(examples, ([s, pos]) => offsets.get(s)! + pos);
+  const identity = target.length === total && target.every((flat, e) => flat === e);
+  const row = (x: Int32Array | Float32Array, dtype: "int32" | "float32"): Tensor<"batch time"> =>
+    tf.tensor2d(x, [1, total], dtype) as Tensor<"batch time">;
+  return {
+    layout: "copies",
+    items: row(items, "int32"),
+    values: withValues ? row(values, "float32") : undefined,
+    lags: withLags ? row(lags, "int32") : undefined,
+    positions: row(positions, "int32"),
+    lengths: sequences.map((s) => data.items[s]!.length),
+    selector: identity ? null : tf.tensor1d(target, "int32") as Tensor<"example">,
+    labels: labelsOf(data, examples, withValues),
   };
 }
 
@@ -359,18 +399,22 @@ export function planEvaluation(
       batches.push({ layout: "rows", length: n, examples: group.slice(i, i + batchSize) });
     }
   }
+  // Shortest first; copies pack sequences of any lengths, streams pad to the longest, so stay within a length.
+  let examples: Example[] = [], longest = 0;
+  const flush = (): void => {
+    if (examples.length > 0) batches.push({ layout, length: longest, examples });
+    examples = [];
+  };
   for (const n of [...whole.keys()].sort((a, b) => a - b)) {
-    let examples: Example[] = [];
+    if (layout === "streams") flush();
     for (const s of whole.get(n)!) {
       const targets = targetsOf(data, s);
-      if (examples.length > 0 && examples.length + targets.length > batchSize) {
-        batches.push({ layout, length: n, examples });
-        examples = [];
-      }
+      if (examples.length > 0 && examples.length + targets.length > batchSize) flush();
       for (let i = 0; i < targets.length; i++) examples.push([s, targets[i]!]);
+      longest = n;
     }
-    if (examples.length > 0) batches.push({ layout, length: n, examples });
   }
+  flush();
   return batches.flatMap((b) => chunked(model, data, b));
 }
 
@@ -504,9 +548,11 @@ function planSteps(
         const n = data.items[s]!.length;
         const layout: Layout = u.whole ? "copies" : "rows";
         const length = u.whole || bidirectional ? n : pos + 1;
-        const key = `${layout}:${length}`;
+        // Copies pack sequences of any lengths into one batch; rows are of one length.
+        const key = u.whole ? "copies" : `rows:${length}`;
         const b = groups.get(key) ??
           groups.set(key, { layout, length, examples: [] }).get(key)!;
+        b.length = Math.max(b.length, length);
         b.examples.push(...u.examples);
       }
       batches = [...groups.values()];
@@ -569,23 +615,33 @@ export function chunked(
   if (batch.layout === "rows") {
     return split(Math.max(1, Math.floor(maxElements / (n * (H * n + width)))));
   }
-  const perSequence = batch.layout === "copies" ? n * n * (H * n + width) : n * (H * n + width);
-  const sequencesPerChunk = Math.max(1, Math.floor(maxElements / perSequence));
+  // Whole sequences: each costs its own length's elements (copies) or the padded length's (streams).
+  const cost = (s: number): number => {
+    const m = batch.layout === "copies" ? data.items[s]!.length : n;
+    return batch.layout === "copies" ? m * m * (H * m + width) : m * (H * m + width);
+  };
   const chunks: BatchPlan[] = [];
   let current: Example[] = [];
-  let sequences = 0, last = -1;
+  let elements = 0, last = -1;
+  const push = (): void => {
+    const length = batch.layout === "copies"
+      ? Math.max(...current.map(([s]) => data.items[s]!.length))
+      : n;
+    chunks.push({ ...batch, length, examples: current });
+  };
   for (const e of batch.examples) {
     if (e[0] !== last) {
-      if (sequences === sequencesPerChunk) {
-        chunks.push({ ...batch, examples: current });
+      const c = cost(e[0]);
+      if (current.length > 0 && elements + c > maxElements) {
+        push();
         current = [];
-        sequences = 0;
+        elements = 0;
       }
-      sequences++;
+      elements += c;
       last = e[0];
     }
     current.push(e);
   }
-  if (current.length > 0) chunks.push({ ...batch, examples: current });
-  return chunks;
+  if (current.length > 0) push();
+  return chunks.length === 1 ? [batch] : chunks;
 }

@@ -3,8 +3,9 @@ import * as mod from "../mod.ts";
 
 // Each addition is a decision: 80 until the own-data baselines (baselineScores and its two types,
 // the held-out report and the value scale of fit()); 85 with the training checkpoint; 88 with
-// compare() and its three types.
-const MAX_PUBLIC_SYMBOLS = 88;
+// compare() and its three types; 90 when the copies layout packed sequences of any lengths and its
+// batch became its own type (CopiesBatch, and StreamsBatch for the other member of SequencesBatch).
+const MAX_PUBLIC_SYMBOLS = 90;
 
 /** The names mod.ts exports, types included, read from its `export { ... }` lists. */
 async function exportedNames(): Promise<string[]> {
@@ -15,7 +16,7 @@ async function exportedNames(): Promise<string[]> {
   );
 }
 
-Deno.test("mod.ts names its public API: no export *, at most 85 symbols, every value resolves", async () => {
+Deno.test(`mod.ts names its public API: no export *, at most ${MAX_PUBLIC_SYMBOLS} symbols, every value resolves`, async () => {
   const text = await Deno.readTextFile(new URL("../mod.ts", import.meta.url));
   assert.ok(!/export \*/.test(text), "mod.ts re-exports a whole file with export *");
   const names = await exportedNames();

@@ -1,11 +1,12 @@
 // AssemblyScript (compiled by `deno task kernels`, not by Deno): the first
-// attention layer of the masked copies (`lib/_whole_sequences.ts`), forward
-// and backward, each one call for a whole batch of sequences.
+// and the last attention layers of the masked copies
+// (`lib/_whole_sequences.ts`), forward and backward, each one call for a
+// whole batch of sequences of any lengths.
 //
 // Copy i of a sequence of n tokens is the sequence with token i replaced by
 // the masked token. Its queries, keys and values are the true tokens' except
 // at i, where they are the masked token's. For every copy i, query j and
-// head h:
+// head h of the first layer:
 //
 //   z_l = scale q'_j . k'_l      w = softmax_l(z)      o_ij = sum_l w_l v'_l
 //
@@ -15,10 +16,14 @@
 // (CM) and each masked query on its own key (DM). The backward pass gathers
 // the logit gradients into the same four blocks and projects them once.
 //
-// Layouts (float32): p, pm [S, n, 3HK] (query | key | value, head-major
-// within each); out [S, H, n(i), n(j), K]; weights [S, H, n(i), n(j), n(l)].
-// K must be a multiple of 4 (SIMD over K). The module imports tfjs's memory
-// and keeps nothing in it; scratch is the caller's: 3 n^2 + 2 n floats.
+// Sequences are packed one after another: sequence s has n_s tokens (the
+// int32 `lengths`), its tokens start at row o_s = sum_{t<s} n_t and its
+// copies' tokens at row c_s = sum_{t<s} n_t^2 (copy i, token j: row
+// c_s + i n_s + j). Layouts (float32): p, pm [sum n, 3HK] (query | key |
+// value, head-major within each); out [sum n^2, HK]; weights per sequence
+// [H, n(i), n(j), n(l)], one after another. K must be a multiple of 4 (SIMD
+// over K). The module imports tfjs's memory and keeps nothing in it; scratch
+// is the caller's: 3 n^2 + 2 n floats for the longest n.
 
 import { at, axpy, dot } from "./vectors";
 
@@ -26,24 +31,27 @@ import { at, axpy, dot } from "./vectors";
 export function copiesForward(
   p: usize,
   pm: usize,
+  lengths: usize,
+  S: i32,
   out: usize,
   weights: usize,
   scratch: usize,
-  S: i32,
-  n: i32,
   H: i32,
   K: i32,
   scale: f32,
 ): void {
   const HK = H * K;
   const token = <usize>(3 * HK) << 2; // bytes per token row
+  const outRow = <usize>HK << 2;
   const kOff = <usize>HK << 2, vOff = <usize>(2 * HK) << 2;
-  const nn = n * n;
-  const TT = scratch, RM = at(TT, nn), CM = at(RM, nn), DM = at(CM, nn), Z = at(DM, n);
+  let o = 0, c = 0, wOff = 0;
   for (let s = 0; s < S; s++) {
+    const n = load<i32>(lengths + (<usize>s << 2));
+    const nn = n * n;
+    const TT = scratch, RM = at(TT, nn), CM = at(RM, nn), DM = at(CM, nn), Z = at(DM, n);
     for (let h = 0; h < H; h++) {
-      const base = p + <usize>(s * n) * token + (<usize>(h * K) << 2);
-      const baseM = pm + <usize>(s * n) * token + (<usize>(h * K) << 2);
+      const base = p + <usize>o * token + (<usize>(h * K) << 2);
+      const baseM = pm + <usize>o * token + (<usize>(h * K) << 2);
       for (let j = 0; j < n; j++) {
         const q = base + <usize>j * token, qm = baseM + <usize>j * token;
         for (let l = 0; l < n; l++) {
@@ -54,7 +62,6 @@ export function copiesForward(
         }
         store<f32>(at(DM, j), dot(qm, baseM + <usize>j * token + kOff, K));
       }
-      const sh = s * H + h;
       for (let i = 0; i < n; i++) {
         for (let j = 0; j < n; j++) {
           let max = -Infinity as f32;
@@ -72,18 +79,21 @@ export function copiesForward(
             store<f32>(at(Z, l), e);
             sum += e;
           }
-          const row = (sh * n + i) * n + j;
-          const w = weights + (<usize>(row * n) << 2), o = out + (<usize>(row * K) << 2);
-          memory.fill(o, 0, <usize>K << 2);
+          const w = at(weights, wOff + ((h * n + i) * n + j) * n);
+          const y = out + <usize>(c + i * n + j) * outRow + (<usize>(h * K) << 2);
+          memory.fill(y, 0, <usize>K << 2);
           for (let l = 0; l < n; l++) {
             const wl: f32 = load<f32>(at(Z, l)) / sum;
             store<f32>(at(w, l), wl);
             const v = (l == i ? baseM : base) + <usize>l * token + vOff;
-            axpy(o, wl, v, K);
+            axpy(y, wl, v, K);
           }
         }
       }
     }
+    o += n;
+    c += nn;
+    wOff += H * nn * n;
   }
 }
 
@@ -91,36 +101,40 @@ export function copiesForward(
 export function copiesBackward(
   p: usize,
   pm: usize,
+  lengths: usize,
+  S: i32,
   g: usize,
   weights: usize,
   dp: usize,
   dpm: usize,
   scratch: usize,
-  S: i32,
-  n: i32,
   H: i32,
   K: i32,
   scale: f32,
 ): void {
   const HK = H * K;
   const token = <usize>(3 * HK) << 2;
+  const gRow = <usize>HK << 2;
   const kOff = <usize>HK << 2, vOff = <usize>(2 * HK) << 2;
-  const nn = n * n;
-  memory.fill(dp, 0, <usize>(S * n) * token);
-  memory.fill(dpm, 0, <usize>(S * n) * token);
-  // Logit gradients by block: A[j,l] true on true (summed over copies), C[j,i] true query on
-  // masked key, R[i,l] masked query on true key, D[i] masked on masked; a: one row's g . v'.
-  const A = scratch, C = at(A, nn), R = at(C, nn), D = at(R, nn), a = at(D, n);
+  let total = 0;
+  for (let s = 0; s < S; s++) total += load<i32>(lengths + (<usize>s << 2));
+  memory.fill(dp, 0, <usize>total * token);
+  memory.fill(dpm, 0, <usize>total * token);
+  let o = 0, c = 0, wOff = 0;
   for (let s = 0; s < S; s++) {
+    const n = load<i32>(lengths + (<usize>s << 2));
+    const nn = n * n;
+    // Logit gradients by block: A[j,l] true on true (summed over copies), C[j,i] true query on
+    // masked key, R[i,l] masked query on true key, D[i] masked on masked; a: one row's g . v'.
+    const A = scratch, C = at(A, nn), R = at(C, nn), D = at(R, nn), a = at(D, n);
     for (let h = 0; h < H; h++) {
-      const offset = <usize>(s * n) * token + (<usize>(h * K) << 2);
+      const offset = <usize>o * token + (<usize>(h * K) << 2);
       const base = p + offset, baseM = pm + offset, dBase = dp + offset, dBaseM = dpm + offset;
       memory.fill(A, 0, <usize>(3 * nn + n) << 2);
-      const sh = s * H + h;
       for (let i = 0; i < n; i++) {
         for (let j = 0; j < n; j++) {
-          const row = (sh * n + i) * n + j;
-          const w = weights + (<usize>(row * n) << 2), gij = g + (<usize>(row * K) << 2);
+          const w = at(weights, wOff + ((h * n + i) * n + j) * n);
+          const gij = g + <usize>(c + i * n + j) * gRow + (<usize>(h * K) << 2);
           let r: f32 = 0;
           for (let l = 0; l < n; l++) {
             const v = (l == i ? baseM : base) + <usize>l * token + vOff;
@@ -158,54 +172,65 @@ export function copiesBackward(
         axpy(dkm, d, baseM + <usize>t * token, K); // dkm_t += D[t] qm_t
       }
     }
+    o += n;
+    c += nn;
+    wOff += H * nn * n;
   }
 }
 
 // The last layer of the masked copies runs at each copy's masked position
 // only: one query per copy i and head h, keys and values from every token j
-// of copy i. Layouts (float32): q [S, n(i), HK]; k, v [S, n(i), n(j), HK];
-// out [S, n(i), HK]; weights [S, n(i), H, n(j)].
+// of copy i. Packed as above: q and out [sum n, HK] (copy i of sequence s at
+// row o_s + i); k, v [sum n^2, HK] (copy i, token j at row c_s + i n_s + j);
+// weights [sum n^2, H]-sized, copy (s, i) at H (c_s + i n_s) as [H, n(j)].
 
 /** The forward pass of the one-query attention: writes out and the weights. */
 export function targetForward(
   q: usize,
   k: usize,
   v: usize,
+  lengths: usize,
+  S: i32,
   out: usize,
   weights: usize,
-  S: i32,
-  n: i32,
   H: i32,
   K: i32,
   scale: f32,
 ): void {
   const HK = H * K;
   const token = <usize>HK << 2;
-  for (let c = 0; c < S * n; c++) {
-    const keys = k + <usize>(c * n) * token, values = v + <usize>(c * n) * token;
-    for (let h = 0; h < H; h++) {
-      const head = <usize>(h * K) << 2;
-      const qc = q + <usize>c * token + head, o = out + <usize>c * token + head;
-      const w = weights + (<usize>((c * H + h) * n) << 2);
-      let max = -Infinity as f32;
-      for (let j = 0; j < n; j++) {
-        const z: f32 = dot(qc, keys + <usize>j * token + head, K) * scale;
-        store<f32>(at(w, j), z);
-        max = Mathf.max(max, z);
-      }
-      let sum: f32 = 0;
-      for (let j = 0; j < n; j++) {
-        const e = Mathf.exp(load<f32>(at(w, j)) - max);
-        store<f32>(at(w, j), e);
-        sum += e;
-      }
-      memory.fill(o, 0, <usize>K << 2);
-      for (let j = 0; j < n; j++) {
-        const wj: f32 = load<f32>(at(w, j)) / sum;
-        store<f32>(at(w, j), wj);
-        axpy(o, wj, values + <usize>j * token + head, K);
+  let o = 0, c = 0;
+  for (let s = 0; s < S; s++) {
+    const n = load<i32>(lengths + (<usize>s << 2));
+    for (let i = 0; i < n; i++) {
+      const rows = <usize>(c + i * n) * token;
+      const keys = k + rows, values = v + rows;
+      for (let h = 0; h < H; h++) {
+        const head = <usize>(h * K) << 2;
+        const qc = q + <usize>(o + i) * token + head, y = out + <usize>(o + i) * token + head;
+        const w = at(weights, H * (c + i * n) + h * n);
+        let max = -Infinity as f32;
+        for (let j = 0; j < n; j++) {
+          const z: f32 = dot(qc, keys + <usize>j * token + head, K) * scale;
+          store<f32>(at(w, j), z);
+          max = Mathf.max(max, z);
+        }
+        let sum: f32 = 0;
+        for (let j = 0; j < n; j++) {
+          const e = Mathf.exp(load<f32>(at(w, j)) - max);
+          store<f32>(at(w, j), e);
+          sum += e;
+        }
+        memory.fill(y, 0, <usize>K << 2);
+        for (let j = 0; j < n; j++) {
+          const wj: f32 = load<f32>(at(w, j)) / sum;
+          store<f32>(at(w, j), wj);
+          axpy(y, wj, values + <usize>j * token + head, K);
+        }
       }
     }
+    o += n;
+    c += n * n;
   }
 }
 
@@ -214,42 +239,50 @@ export function targetBackward(
   q: usize,
   k: usize,
   v: usize,
+  lengths: usize,
+  S: i32,
   g: usize,
   weights: usize,
   dq: usize,
   dk: usize,
   dv: usize,
-  S: i32,
-  n: i32,
   H: i32,
   K: i32,
   scale: f32,
 ): void {
   const HK = H * K;
   const token = <usize>HK << 2;
-  memory.fill(dq, 0, <usize>(S * n) * token);
-  for (let c = 0; c < S * n; c++) {
-    const rows = <usize>(c * n) * token;
-    for (let h = 0; h < H; h++) {
-      const head = <usize>(h * K) << 2;
-      const qc = q + <usize>c * token + head, gc = g + <usize>c * token + head;
-      const dqc = dq + <usize>c * token + head;
-      const w = weights + (<usize>((c * H + h) * n) << 2);
-      let r: f32 = 0;
-      for (let j = 0; j < n; j++) {
-        r += load<f32>(at(w, j)) * dot(gc, v + rows + <usize>j * token + head, K);
-      }
-      for (let j = 0; j < n; j++) {
-        const at_j = rows + <usize>j * token + head;
-        const wj = load<f32>(at(w, j));
-        const ds: f32 = wj * (dot(gc, v + at_j, K) - r) * scale;
-        axpy(dqc, ds, k + at_j, K);
-        // dk_j = ds q, dv_j = w_j g: written, not accumulated (each slot once).
-        memory.fill(dk + at_j, 0, <usize>K << 2);
-        axpy(dk + at_j, ds, qc, K);
-        memory.fill(dv + at_j, 0, <usize>K << 2);
-        axpy(dv + at_j, wj, gc, K);
+  let total = 0;
+  for (let s = 0; s < S; s++) total += load<i32>(lengths + (<usize>s << 2));
+  memory.fill(dq, 0, <usize>total * token);
+  let o = 0, c = 0;
+  for (let s = 0; s < S; s++) {
+    const n = load<i32>(lengths + (<usize>s << 2));
+    for (let i = 0; i < n; i++) {
+      const rows = <usize>(c + i * n) * token;
+      for (let h = 0; h < H; h++) {
+        const head = <usize>(h * K) << 2;
+        const qc = q + <usize>(o + i) * token + head, gc = g + <usize>(o + i) * token + head;
+        const dqc = dq + <usize>(o + i) * token + head;
+        const w = at(weights, H * (c + i * n) + h * n);
+        let r: f32 = 0;
+        for (let j = 0; j < n; j++) {
+          r += load<f32>(at(w, j)) * dot(gc, v + rows + <usize>j * token + head, K);
+        }
+        for (let j = 0; j < n; j++) {
+          const at_j = rows + <usize>j * token + head;
+          const wj = load<f32>(at(w, j));
+          const ds: f32 = wj * (dot(gc, v + at_j, K) - r) * scale;
+          axpy(dqc, ds, k + at_j, K);
+          // dk_j = ds q, dv_j = w_j g: written, not accumulated (each slot once).
+          memory.fill(dk + at_j, 0, <usize>K << 2);
+          axpy(dk + at_j, ds, qc, K);
+          memory.fill(dv + at_j, 0, <usize>K << 2);
+          axpy(dv + at_j, wj, gc, K);
+        }
       }
     }
+    o += n;
+    c += n * n;
   }
 }
