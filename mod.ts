@@ -43,7 +43,6 @@ export {
 } from "./lib/families.ts";
 export {
   type Batch,
-  type CopiesBatch,
   disposeBatch,
   type Example,
   type Labels,
@@ -53,7 +52,6 @@ export {
   type RowsBatch,
   type Sequences,
   type SequencesBatch,
-  type StreamsBatch,
   type TokenRows,
 } from "./lib/data.ts";
 export { makeBatch, type MakeBatchOptions } from "./lib/plan.ts";

@@ -22,6 +22,7 @@ import {
 } from "../mod.ts";
 import { type BatchPlan, batchTensors, planEpochs } from "../lib/plan.ts";
 import { chunkGradients } from "../lib/train.ts";
+import type { TfTensor } from "../lib/_types.ts";
 
 /** What the peer prints (one JSON line). */
 export interface PeerResult {
@@ -104,13 +105,23 @@ function exchangeChunk(model: EfaModel, data: Sequences, plan: BatchPlan): Excha
   if (plan.layout === "padded") throw new TypeError("the peer computes the automatic layouts only");
   const batch = batchTensors(model, data, plan);
   try {
-    // Copies of one length come packed in one row: the same numbers as one row per sequence.
-    const sequences = new Set(plan.examples.map(([s]) => s)).size;
-    const [R, T] = plan.layout === "copies"
-      ? [sequences, plan.length]
-      : batch.items.shape as [number, number];
     const rowOf = new Map<number, number>();
     for (const [s] of plan.examples) if (!rowOf.has(s)) rowOf.set(s, rowOf.size);
+    // Copies and streams come packed in one row; the peer takes one row per sequence, padded at the end.
+    const packed = plan.layout !== "rows";
+    const [R, T] = packed ? [rowOf.size, plan.length] : batch.items.shape as [number, number];
+    const rows = (t: TfTensor): number[] => {
+      const flat = Array.from(t.dataSync());
+      if (!packed) return flat;
+      const out = new Array<number>(R * T).fill(0);
+      let offset = 0;
+      for (const [s, r] of rowOf) {
+        const n = data.items[s]!.length;
+        for (let j = 0; j < n; j++) out[r * T + j] = flat[offset + j]!;
+        offset += n;
+      }
+      return out;
+    };
     const target = plan.layout === "rows"
       ? plan.examples.map(([, pos]) => pos)
       : plan.examples.map(([s, pos]) => rowOf.get(s)! * T + pos);
@@ -119,9 +130,9 @@ function exchangeChunk(model: EfaModel, data: Sequences, plan: BatchPlan): Excha
       length: T,
       rows: R,
       examples: plan.examples.length,
-      items: Array.from(batch.items.dataSync()),
-      ...(batch.values === undefined ? {} : { values: Array.from(batch.values.dataSync()) }),
-      ...(batch.lags === undefined ? {} : { lags: Array.from(batch.lags.dataSync()) }),
+      items: rows(batch.items),
+      ...(batch.values === undefined ? {} : { values: rows(batch.values) }),
+      ...(batch.lags === undefined ? {} : { lags: rows(batch.lags) }),
       target,
       labelItems: Array.from(batch.labels.item.dataSync()),
       ...(batch.labels.value === undefined

@@ -390,18 +390,21 @@ interface StreamsAttrs {
   readonly keyOffset: number;
   /** Where the context's values start in each of its rows (floats); ignored without a context. */
   readonly valueOffset: number;
+  /** The lengths of the packed sequences, in order. */
+  readonly lengths: readonly number[];
 }
 
 /**
- * Causal attention of the two streams (only when `fastKernelsActive()` and
- * `keyDim` is a multiple of 4): query `i` attends to the context's keys and
- * values at `j < i` and to its own key and value at `j = i`. Without a
- * context, the queries' rows are the context: plain causal self-attention.
+ * Causal attention of the two streams of packed sequences (only when
+ * `fastKernelsActive()` and `keyDim` is a multiple of 4): query `i` of a
+ * sequence attends to the context's keys and values at `j < i` and to its
+ * own key and value at `j = i`. Without a context, the queries' rows are
+ * the context: plain causal self-attention.
  *
- * @param queries Fused projections `[S, n, 3HK]` (query | key | value): the queries and the diagonal's keys and values.
- * @param context Projections `[S, n, P]` holding the keys at `keyOffset` and the values at `valueOffset`, or `null`.
- * @param attrs The heads H, the key width K, the logits' scale and the context's offsets.
- * @returns The outputs `[S, n, HK]` and the softmax weights `[S, H, n(i), n(j)]` (zero for `j > i`).
+ * @param queries Fused projections `[sum n, 3HK]` (query | key | value), sequence after sequence: the queries and the diagonal's keys and values.
+ * @param context Projections `[sum n, P]` holding the keys at `keyOffset` and the values at `valueOffset`, or `null`.
+ * @param attrs The heads H, the key width K, the logits' scale, the context's offsets and the sequences' lengths n.
+ * @returns The outputs `[sum n, HK]` and the softmax weights, `[H, n(i), n(j)]` per sequence (zero for `j > i`), flat.
  */
 export function streamsAttentionForward(
   queries: tf.Tensor,
@@ -419,10 +422,10 @@ export function streamsAttentionForward(
 /**
  * The gradient of {@link streamsAttentionForward}.
  *
- * @param queries As given to the forward pass, `[S, n, 3HK]`.
- * @param context As given to the forward pass, `[S, n, P]` or `null`.
- * @param dy The gradient of the outputs, `[S, n, HK]`.
- * @param weights The forward pass's weights, `[S, H, n, n]`.
+ * @param queries As given to the forward pass, `[sum n, 3HK]`.
+ * @param context As given to the forward pass, `[sum n, P]` or `null`.
+ * @param dy The gradient of the outputs, `[sum n, HK]`.
+ * @param weights The forward pass's weights.
  * @param attrs As given to the forward pass.
  * @returns The gradient of `queries`, and of `context` when there is one.
  */
@@ -441,65 +444,71 @@ export function streamsAttentionBackward(
   ) as tf.Tensor[];
 }
 
-/** Checks a streams call's shapes; returns [S, n, H, K] and the strides and offsets the wasm takes. */
+/** Checks a streams call's shapes; returns the packing and the strides and offsets the wasm takes. */
 function streamsShape(
   args: Parameters<tf.KernelFunc>[0],
-): { shape: [number, number, number, number]; layout: number[] } {
+): { sizes: ReturnType<typeof packing>; layout: number[] } {
   const { queries, context } = args.inputs as Record<string, tf.TensorInfo | undefined>;
-  const { heads: H, keyDim: K, keyOffset, valueOffset } = args.attrs as unknown as StreamsAttrs;
+  const attrs = args.attrs as unknown as StreamsAttrs;
+  const { heads: H, keyDim: K, keyOffset, valueOffset } = attrs;
+  const sizes = packing(STREAMS_KERNEL, attrs);
   const HK = H * K;
-  const [S, n, Q] = queries!.shape as [number, number, number];
-  const [cS, cn, P] = (context ?? queries)!.shape as [number, number, number];
+  const [N, Q] = queries!.shape as [number, number];
+  const [cN, P] = (context ?? queries)!.shape as [number, number];
   const kOff = context === undefined ? HK : keyOffset,
     vOff = context === undefined ? 2 * HK : valueOffset;
   if (
-    queries!.shape.length !== 3 || Q !== 3 * HK || K % 4 !== 0 || queries!.dtype !== "float32" ||
-    (context !== undefined && (context.shape.length !== 3 || context.dtype !== "float32")) ||
-    cS !== S || cn !== n || kOff < 0 || vOff < 0 || kOff + HK > P || vOff + HK > P
+    queries!.shape.length !== 2 || N !== sizes.tokens || Q !== 3 * HK || K % 4 !== 0 ||
+    queries!.dtype !== "float32" ||
+    (context !== undefined && (context.shape.length !== 2 || context.dtype !== "float32")) ||
+    cN !== N || kOff < 0 || vOff < 0 || kOff + HK > P! || vOff + HK > P!
   ) {
     throw new TypeError(
-      `${STREAMS_KERNEL}: expected float32 queries [S, n, 3*${H}*${K}] and a context [S, n, P] holding ${HK} keys at ${kOff} and values at ${vOff}, with ${K} a multiple of 4; got [${
+      `${STREAMS_KERNEL}: expected float32 queries [${sizes.tokens}, 3*${H}*${K}] (the sequences' tokens) and a context [${sizes.tokens}, P] holding ${HK} keys at ${kOff} and values at ${vOff}, with ${K} a multiple of 4; got [${
         queries!.shape
       }] and [${context?.shape ?? "none"}]`,
     );
   }
-  return { shape: [S, n, H, K], layout: [Q, HK, 2 * HK, P, kOff, vOff] };
+  return { sizes, layout: [Q, HK, 2 * HK, P!, kOff, vOff] };
 }
 
 function streamsKernel(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
-  const { shape: [S, n, H, K], layout } = streamsShape(args);
+  const { sizes, layout } = streamsShape(args);
   const { queries, context } = args.inputs as Record<string, tf.TensorInfo | undefined>;
+  const { heads: H, keyDim: K, scale, lengths } = args.attrs as unknown as StreamsAttrs;
   const backend = args.backend as unknown as WasmBackend;
-  const out = backend.makeOutput([S, n, H * K], "float32");
-  const weights = backend.makeOutput([S, H, n, n], "float32");
-  if (S * n === 0) return [out, weights];
-  wasm!.streamsForward(
-    offsetOf(backend, queries!),
-    offsetOf(backend, context ?? queries!),
-    offsetOf(backend, out),
-    offsetOf(backend, weights),
-    S,
-    n,
-    H,
-    K,
-    ...layout,
-    (args.attrs as unknown as StreamsAttrs).scale,
-  );
+  const out = backend.makeOutput([sizes.tokens, H * K], "float32");
+  const weights = backend.makeOutput([H * sizes.copies], "float32");
+  if (lengths.length === 0) return [out, weights];
+  withLengths(backend, lengths, 0, (at) =>
+    wasm!.streamsForward(
+      offsetOf(backend, queries!),
+      offsetOf(backend, context ?? queries!),
+      offsetOf(backend, out),
+      offsetOf(backend, weights),
+      at,
+      lengths.length,
+      H,
+      K,
+      ...layout,
+      scale,
+    ));
   return [out, weights];
 }
 
 function streamsGradKernel(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
-  const { shape: [S, n, H, K], layout } = streamsShape(args);
+  const { sizes, layout } = streamsShape(args);
   const { queries, context, dy, weights } = args.inputs as Record<
     string,
     tf.TensorInfo | undefined
   >;
+  const { heads: H, keyDim: K, scale, lengths } = args.attrs as unknown as StreamsAttrs;
   const backend = args.backend as unknown as WasmBackend;
   const dQueries = backend.makeOutput(queries!.shape, "float32");
   const dContext = context === undefined ? dQueries : backend.makeOutput(context.shape, "float32");
   const outs = context === undefined ? [dQueries] : [dQueries, dContext];
-  if (S * n === 0) return outs;
-  withScratch(backend, n, (scratch) =>
+  if (lengths.length === 0) return outs;
+  withLengths(backend, lengths, sizes.longest, (at, scratch) =>
     wasm!.streamsBackward(
       offsetOf(backend, queries!),
       offsetOf(backend, context ?? queries!),
@@ -508,12 +517,12 @@ function streamsGradKernel(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] 
       offsetOf(backend, dQueries),
       offsetOf(backend, dContext),
       scratch,
-      S,
-      n,
+      at,
+      lengths.length,
       H,
       K,
       ...layout,
-      (args.attrs as unknown as StreamsAttrs).scale,
+      scale,
     ));
   return outs;
 }

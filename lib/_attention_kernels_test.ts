@@ -58,9 +58,9 @@ function worstRelative(ours: Float32Array[], oracle: Float32Array[]): number {
 }
 
 const SHAPES = [
-  { S: 2, n: 1, H: 1, K: 4, lengths: [1, 1] },
-  { S: 3, n: 5, H: 2, K: 8, lengths: [5, 2, 5, 1] },
-  { S: 2, n: 9, H: 3, K: 4, lengths: [9, 4, 7] },
+  { H: 1, K: 4, lengths: [1, 1] },
+  { H: 2, K: 8, lengths: [5, 2, 5, 1] },
+  { H: 3, K: 4, lengths: [9, 4, 7] },
 ];
 
 const uniform = (shape: number[], seed: number): TfTensor =>
@@ -77,6 +77,11 @@ function packedOracles(
 ): {
   copies: (p: TfTensor, pm: TfTensor) => TfTensor;
   target: (q: TfTensor, k: TfTensor, v: TfTensor) => TfTensor;
+  streams: (
+    p: TfTensor,
+    context: TfTensor | null,
+    offsets: { keyOffset: number; valueOffset: number },
+  ) => TfTensor;
 } {
   const { heads: H, keyDim: K } = attrs;
   const HK = H * K;
@@ -102,13 +107,30 @@ function packedOracles(
       return tf.reshape(out, [n, HK]);
     }));
   };
-  return { copies, target };
+  const streams = (
+    p: TfTensor,
+    context: TfTensor | null,
+    offsets: { keyOffset: number; valueOffset: number },
+  ): TfTensor => {
+    let o = 0;
+    return tf.concat(lengths.map((n) => {
+      const one = (x: TfTensor): TfTensor =>
+        tf.reshape(tf.slice(x, [o, 0], [n, x.shape[1]!]), [1, n, x.shape[1]!]);
+      const out = streamsAttentionOps(one(p), context === null ? null : one(context), {
+        ...attrs,
+        ...offsets,
+      }); // [1, n, HK]
+      o += n;
+      return tf.reshape(out, [n, HK]);
+    }));
+  };
+  return { copies, target, streams };
 }
 
 Deno.test("fused attention kernels: values and gradients within float32 rounding of the tfjs operations, no tensor left behind", () => {
   assert.equal(backendInfo().fastKernels, true);
   const before = tf.memory().numTensors;
-  for (const { S, n, H, K, lengths } of SHAPES) {
+  for (const { H, K, lengths } of SHAPES) {
     const HK = H * K;
     const attrs = { heads: H, keyDim: K, scale: 1 / Math.sqrt(K) };
     const T = lengths.reduce((a, m) => a + m, 0), C = lengths.reduce((a, m) => a + m * m, 0);
@@ -131,31 +153,29 @@ Deno.test("fused attention kernels: values and gradients within float32 rounding
         (q, k, v) => oracles.target(q!, k!, v!),
         [[T, HK], [C, HK], [C, HK]],
       ],
-      [
-        "streams, content stream",
-        (p) => streamsAttention(p!, null, { ...attrs, keyOffset: 0, valueOffset: 0 }),
-        (p) => streamsAttentionOps(p!, null, { ...attrs, keyOffset: 0, valueOffset: 0 }),
-        [[S, n, 3 * HK]],
-      ],
-      [
-        "streams, query stream on a [q|k|v] context",
-        (p, c) => streamsAttention(p!, c!, { ...attrs, keyOffset: HK, valueOffset: 2 * HK }),
-        (p, c) => streamsAttentionOps(p!, c!, { ...attrs, keyOffset: HK, valueOffset: 2 * HK }),
-        [[S, n, 3 * HK], [S, n, 3 * HK]],
-      ],
-      [
-        "streams, query stream on a [k|v] context",
-        (p, c) => streamsAttention(p!, c!, { ...attrs, keyOffset: 0, valueOffset: HK }),
-        (p, c) => streamsAttentionOps(p!, c!, { ...attrs, keyOffset: 0, valueOffset: HK }),
-        [[S, n, 3 * HK], [S, n, 2 * HK]],
-      ],
+      ...([[null, 0, 0], [3 * HK, HK, 2 * HK], [2 * HK, 0, HK]] as const).map(
+        ([P, keyOffset, valueOffset]): (typeof cases)[number] => {
+          const offsets = { keyOffset, valueOffset };
+          return [
+            P === null
+              ? `packed content stream of lengths ${lengths}`
+              : `packed query stream on a [${
+                P === 3 * HK ? "q|k|v" : "k|v"
+              }] context of lengths ${lengths}`,
+            (p, c) =>
+              streamsAttention(p!, P === null ? null : c!, { ...attrs, ...offsets, lengths }),
+            (p, c) => oracles.streams(p!, P === null ? null : c!, offsets),
+            P === null ? [[T, 3 * HK]] : [[T, 3 * HK], [T, P]],
+          ];
+        },
+      ),
     ];
     for (const [name, fused, oracle, shapes] of cases) {
-      const inputs = shapes.map((shape, i) => uniform(shape, 10 * n + i));
+      const inputs = shapes.map((shape, i) => uniform(shape, 10 * T + i));
       const ours = valueAndGrads(fused, inputs, 99);
       const theirs = withOracle(() => valueAndGrads(oracle, inputs, 99));
       const worst = worstRelative(ours, theirs);
-      assert.ok(worst <= 2e-6, `${name} [S=${S}, n=${n}, H=${H}, K=${K}]: differs by ${worst}`);
+      assert.ok(worst <= 2e-6, `${name} [H=${H}, K=${K}]: differs by ${worst}`);
       tf.dispose(inputs);
     }
   }
@@ -164,22 +184,26 @@ Deno.test("fused attention kernels: values and gradients within float32 rounding
 });
 
 Deno.test("fused attention kernels: the streams kernel names what it expected for bad shapes", () => {
-  const attrs = { heads: 2, keyDim: 6, scale: 1, keyOffset: 0, valueOffset: 12 };
+  const attrs = { heads: 2, keyDim: 6, scale: 1, keyOffset: 0, valueOffset: 12, lengths: [3] };
   tf.tidy(() => {
     assert.throws(
-      () => streamsAttentionForward(tf.zeros([1, 3, 36]), tf.zeros([1, 3, 24]), attrs),
+      () => streamsAttentionForward(tf.zeros([3, 36]), tf.zeros([3, 24]), attrs),
       (e: Error) =>
         e instanceof TypeError && e.message.startsWith(STREAMS_KERNEL) &&
         e.message.includes("a multiple of 4"),
     );
     const good = { ...attrs, keyDim: 4, valueOffset: 8 };
     assert.throws(
-      () => streamsAttentionForward(tf.zeros([1, 3, 24]), tf.zeros([1, 4, 16]), good),
-      (e: Error) => e instanceof TypeError && e.message.includes("got [1,3,24] and [1,4,16]"),
+      () => streamsAttentionForward(tf.zeros([3, 24]), tf.zeros([4, 16]), good),
+      (e: Error) => e instanceof TypeError && e.message.includes("got [3,24] and [4,16]"),
     );
     assert.throws(
-      () => streamsAttentionForward(tf.zeros([1, 3, 24]), tf.zeros([1, 3, 12]), good),
+      () => streamsAttentionForward(tf.zeros([3, 24]), tf.zeros([3, 12]), good),
       (e: Error) => e instanceof TypeError && e.message.includes("values at 8"),
+    );
+    assert.throws(
+      () => streamsAttentionForward(tf.zeros([3, 24]), null, { ...good, lengths: [2, 0] }),
+      (e: Error) => e instanceof RangeError && e.message.includes("lengths >= 1, got 0"),
     );
   });
 });

@@ -101,6 +101,9 @@ let adamSegmentWasm: AdamSegmentExport | null = null;
 /** The name of the package's fused Adam kernel (see {@link adamUpdate}). */
 export const ADAM_KERNEL = "EfaAdam";
 
+/** The name of the package's one-block matrix product (see {@link oneBlockProduct}). */
+export const PRODUCT_KERNEL = "EfaOneBlockProduct";
+
 /**
  * Turns the package's kernels on (default) or off: off, tfjs's own kernels
  * compute everything (the oracle; the numbers are the same).
@@ -179,6 +182,11 @@ export function installKernels(): boolean {
     });
   };
   replace(matMul, (args) => batchMatMul(args, matMul.kernelFunc));
+  tf.registerKernel({
+    kernelName: PRODUCT_KERNEL,
+    backendName: "wasm",
+    kernelFunc: (args) => batchMatMul(args, matMul.kernelFunc, true),
+  });
   replace(slice, (args) => sliceBox(args, slice.kernelFunc));
   replace(splitV, (args) => split(args, slice.kernelFunc));
   replace(gather, (args) => gatherFirstAxis(args, gather.kernelFunc));
@@ -361,9 +369,41 @@ function gatherFirstAxis(
   return original(args); // tfjs's error for the index out of range
 }
 
+/**
+ * A matrix product of 2-D float32 matrices, either transposed, summed as
+ * tfjs sums an untransposed one (XNNPACK: one block of the whole shared
+ * axis): the same bits as transposing first and multiplying, without the
+ * transpose (only when {@link fastKernelsActive}). The dense layers'
+ * gradients use it.
+ *
+ * @param a `[M, K]`, or `[K, M]` when `transposeA`.
+ * @param b `[K, N]`, or `[N, K]` when `transposeB`.
+ * @param transposeA Whether `a` is stored transposed.
+ * @param transposeB Whether `b` is stored transposed.
+ * @returns `op(a) op(b)`, `[M, N]`.
+ */
+export function oneBlockProduct(
+  a: tf.Tensor,
+  b: tf.Tensor,
+  transposeA: boolean,
+  transposeB: boolean,
+): tf.Tensor {
+  if (a.rank !== 2 || b.rank !== 2 || a.dtype !== "float32" || b.dtype !== "float32") {
+    throw new TypeError(
+      `oneBlockProduct(): expected two float32 matrices, got ${a.dtype} [${a.shape}] and ${b.dtype} [${b.shape}]`,
+    );
+  }
+  return tf.engine().runKernel(
+    PRODUCT_KERNEL,
+    { a, b } as unknown as tf.NamedTensorMap,
+    { transposeA, transposeB } as unknown as tf.NamedAttrMap,
+  ) as tf.Tensor;
+}
+
 function batchMatMul(
   args: Parameters<tf.KernelFunc>[0],
   original: tf.KernelFunc,
+  oneBlock = false,
 ): ReturnType<tf.KernelFunc> {
   const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
   const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
@@ -377,7 +417,7 @@ function batchMatMul(
   const outerA = a.shape.slice(0, -2), outerB = b.shape.slice(0, -2);
   const batchA = tf.util.sizeFromShape(outerA), batchB = tf.util.sizeFromShape(outerB);
   // One untransposed product is XNNPACK's in tfjs (one block of the whole axis), the rest tfjs's loop (blocks of 48).
-  const xnnpack = !transposeA && !transposeB && batchA === 1 && batchB === 1;
+  const xnnpack = oneBlock || (!transposeA && !transposeB && batchA === 1 && batchB === 1);
   const plainBatch = batchA === batchB
     ? outerA.length === outerB.length && outerA.every((d, i) => d === outerB[i])
     : batchA === 1 || batchB === 1;

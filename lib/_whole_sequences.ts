@@ -32,7 +32,7 @@ import {
   targetAttentionForward,
 } from "./_attention_kernels.ts";
 import type { TfTensor } from "./_types.ts";
-import type { CopiesBatch, SequencesBatch, StreamsBatch } from "./data.ts";
+import type { SequencesBatch } from "./data.ts";
 import {
   attend,
   batchAsHeads,
@@ -45,7 +45,6 @@ import {
   MASKED_LOGIT,
   type ModelOutput,
   multiHeadAttention,
-  rowsAt,
   weightsOverKeys,
 } from "./model.ts";
 import type { Tensor } from "./shapes.ts";
@@ -75,36 +74,77 @@ export function sequencesForward(model: EfaModel, batch: SequencesBatch): ModelO
 /**
  * Two-stream attention for unidirectional causal models: the final query
  * stream at every target, all targets of each sequence in one pass.
+ * Sequences of any lengths come packed in one row; the fused kernel takes
+ * them so, the tfjs operations one length at a time.
  */
-function encodeStreams(model: EfaModel, batch: StreamsBatch, maskItem: boolean): TfTensor {
+function encodeStreams(model: EfaModel, batch: SequencesBatch, maskItem: boolean): TfTensor {
+  const { heads: H, keyDim: K } = model.config;
+  const T = batch.items.shape[1]!;
+  const content = embedTokens(model, batch, null, false); // [1, T, W] the true tokens
+  const W = content.shape[2]!;
+  const query = embedTokens(model, batch, tf.fill([1, T], 1, "bool"), maskItem); // [1, T, W] masked tokens
+  const [c, q] = [content, query].map((x) => tf.reshape(x, [T, W])); // [T, W]
+  const attrs = { heads: H, keyDim: K, scale: 1 / Math.sqrt(K) };
+  const last = fastKernelsActive() && K % 4 === 0
+    ? streamLayers(
+      model,
+      c!,
+      q!,
+      (p, context, offsets) =>
+        streamsAttention(p, context, { ...attrs, ...offsets, lengths: batch.lengths }),
+    )
+    : byLength([c!, q!], batch.lengths, (n) => n, ([cs, qs], n, count) =>
+      tf.reshape(
+        streamLayers(
+          model,
+          tf.reshape(cs!, [count, n, W]),
+          tf.reshape(qs!, [count, n, W]),
+          (p, context, offsets) => streamsAttentionOps(p, context, { ...attrs, ...offsets }),
+        ),
+        [count * n, W],
+      )); // [T, W]
+  return batch.selector === null ? last : embeddingLookup(last, batch.selector); // [E, W]
+}
+
+/**
+ * The layers of the two streams over tokens `[..., W]` (packed `[T, W]` for
+ * the fused kernel, `[S, n, W]` for the tfjs operations): returns the final
+ * query stream. `attention(projected, context, offsets)` is the streams'
+ * attention (a `null` context: the content stream's own causal attention).
+ */
+function streamLayers(
+  model: EfaModel,
+  content: TfTensor,
+  query: TfTensor,
+  attention: (
+    projected: TfTensor,
+    context: TfTensor | null,
+    offsets: { keyOffset: number; valueOffset: number },
+  ) => TfTensor,
+): TfTensor {
   const { layers: L, heads: H, keyDim: K } = model.config;
   const HK = H * K;
-  const [S, n] = batch.items.shape as [number, number];
-  const attrs = { heads: H, keyDim: K, scale: 1 / Math.sqrt(K) };
-  const attention = fastKernelsActive() && K % 4 === 0 ? streamsAttention : streamsAttentionOps;
-  let content = embedTokens(model, batch, null, false); // [S, n, W] the true tokens
-  let query = embedTokens(model, batch, tf.fill([S, n], 1, "bool"), maskItem); // [S, n, W] masked tokens
   for (let l = 0; l < L; l++) {
     const last = l === L - 1;
     // The last layer's content stream only gives keys and values to the query stream.
     const [wc, bc] = fusedProjection(model, l, last ? ["key", "value"] : ["query", "key", "value"]);
-    const contentProjected = linear(content, wc, bc); // [S, n, 2HK or 3HK]
+    const contentProjected = linear(content, wc, bc); // [..., 2HK or 3HK]
     const [wq, bq] = fusedProjection(model, l, ["query", "key", "value"]);
-    const queryProjected = linear(query, wq, bq); // [S, n, 3HK]
+    const queryProjected = linear(query, wq, bq); // [..., 3HK]
     // Query stream: target i attends to the content tokens j < i and, on the diagonal, to its own masked token.
     const offsets = last
       ? { keyOffset: 0, valueOffset: HK }
       : { keyOffset: HK, valueOffset: 2 * HK };
-    const attendedQuery = attention(queryProjected, contentProjected, { ...attrs, ...offsets }); // [S, n, HK]
+    const attendedQuery = attention(queryProjected, contentProjected, offsets); // [..., HK]
     const nextQuery = block(
       model,
       l,
       query,
       dense(model.params, `layer${l}.attention.output`, attendedQuery),
-    ); // [S, n, W]
+    ); // [..., W]
     if (!last) {
       // Content stream: causal self-attention over the true tokens.
-      const attendedContent = attention(contentProjected, null, { ...attrs, ...offsets }); // [S, n, HK]
+      const attendedContent = attention(contentProjected, null, offsets); // [..., HK]
       content = block(
         model,
         l,
@@ -114,7 +154,7 @@ function encodeStreams(model: EfaModel, batch: StreamsBatch, maskItem: boolean):
     }
     query = nextQuery;
   }
-  return rowsAt(query, batch.selector); // [E, W] each example's position
+  return query;
 }
 
 /** The shapes of a copies or target attention call: H heads of K, and the logits' scale. */
@@ -176,7 +216,7 @@ export function streamsAttentionOps(
 export function streamsAttention(
   projected: TfTensor,
   context: TfTensor | null,
-  attrs: StreamsAttrs,
+  attrs: StreamsAttrs & { readonly lengths: readonly number[] },
 ): TfTensor {
   if (context === null) {
     const op = customGrad<[q: TfTensor]>((qs, save) => {
@@ -209,7 +249,7 @@ export function streamsAttention(
  * row; the fused kernels take them so, the tfjs operations one length at a
  * time. Returns the final representation at every target.
  */
-function encodeCopies(model: EfaModel, batch: CopiesBatch, maskItem: boolean): TfTensor {
+function encodeCopies(model: EfaModel, batch: SequencesBatch, maskItem: boolean): TfTensor {
   const { layers: L, keyDim: K } = model.config;
   const T = batch.items.shape[1]!;
   const trueTokens = embedTokens(model, batch, null, false); // [1, T, W]

@@ -61,8 +61,8 @@ export interface Labels {
  * - `"copies"`: whole sequences of any lengths packed in one row, most
  *   positions targets, the first layer shared by the masked copies
  *   (bidirectional models);
- * - `"streams"`: whole sequences, every position a target, two streams
- *   (unidirectional `"causal"` models).
+ * - `"streams"`: whole sequences of any lengths packed in one row, every
+ *   position a target, two streams (unidirectional `"causal"` models).
  */
 export type Layout = "padded" | "rows" | "copies" | "streams";
 
@@ -91,11 +91,12 @@ export interface RowsBatch extends TokenRows {
 /**
  * Whole sequences of any lengths packed one after another in one row of
  * tokens (`items` is `[1, sum n]`, `positions` says where each token stands
- * in its sequence), predicted at several positions at once.
+ * in its sequence), predicted at several positions at once: as masked
+ * copies (`"copies"`) or two streams (`"streams"`).
  */
-export interface CopiesBatch extends TokenRows {
-  /** Always `"copies"`. */
-  readonly layout: "copies";
+export interface SequencesBatch extends TokenRows {
+  /** `"copies"` or `"streams"`. */
+  readonly layout: "copies" | "streams";
   /** The lengths of the packed sequences, in order. */
   readonly lengths: readonly number[];
   /** Each token's position in its sequence, `[1, sum n]` int32. */
@@ -106,21 +107,8 @@ export interface CopiesBatch extends TokenRows {
   readonly labels: Labels;
 }
 
-/** Whole sequences, one row each (shorter ones padded at the end), predicted at every position at once. */
-export interface StreamsBatch extends TokenRows {
-  /** Always `"streams"`. */
-  readonly layout: "streams";
-  /** Each example's flat position `row * time + position`, `[example]` int32; `null` when that is `0..E-1`. */
-  readonly selector: Tensor<"example"> | null;
-  /** The observations at the targets. */
-  readonly labels: Labels;
-}
-
-/** The batches that compute every target of whole sequences at once. */
-export type SequencesBatch = CopiesBatch | StreamsBatch;
-
 /** The tensors of some examples, in one of the four {@link Layout}s. */
-export type Batch = PaddedBatch | RowsBatch | CopiesBatch | StreamsBatch;
+export type Batch = PaddedBatch | RowsBatch | SequencesBatch;
 
 /**
  * Lists every example of a data set in order: each target position of each
@@ -354,8 +342,5 @@ export function disposeBatch(batch: Batch): void {
   batch.labels.value?.dispose();
   if (batch.layout === "padded") tf.dispose([batch.lengths, batch.target]);
   else if (batch.layout === "rows") tf.dispose([batch.maskAt.bool, batch.maskAt.float]);
-  else {
-    batch.selector?.dispose();
-    if (batch.layout === "copies") batch.positions.dispose();
-  }
+  else tf.dispose([batch.positions, ...(batch.selector === null ? [] : [batch.selector])]);
 }

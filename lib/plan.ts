@@ -11,11 +11,14 @@
  * - `"rows"`: one row per example, all rows of one length, so that no
  *   attention mask is needed (whole sequences for bidirectional models,
  *   prefixes up to the target for unidirectional `"prefix"` models).
- * - `"copies"`: whole sequences of one length whose positions are all (or
- *   mostly) targets; the masked copies share their first layer.
+ * - `"copies"`: whole sequences whose positions are all (or mostly)
+ *   targets; the masked copies share their first layer.
  * - `"streams"`: whole sequences, every target at once, for unidirectional
- *   `"causal"` models (two streams, as in XLNet; shorter sequences padded at
- *   the end, which the causal mask hides).
+ *   `"causal"` models (two streams, as in XLNet).
+ *
+ * Copies and streams pack sequences of any lengths one after another (the
+ * fused attention kernels take them so; the tfjs operations compute one
+ * length at a time), so a step of whole sequences is one batch.
  *
  * {@link planEpochs} draws the training steps, {@link planEvaluation} groups
  * examples for evaluation; both split batches too big for memory into chunks
@@ -26,12 +29,12 @@
 import * as tf from "@tensorflow/tfjs";
 import {
   type Batch,
-  type CopiesBatch,
   type Example,
   type Layout,
   listExamples,
   type PaddedBatch,
   type Sequences,
+  type SequencesBatch,
 } from "./data.ts";
 import type { EfaModel } from "./model.ts";
 import type { Model } from "./objective.ts";
@@ -214,59 +217,43 @@ export function paddedLayout(model: Model): MakeBatchOptions {
  */
 export function batchTensors(model: Model, data: Sequences, plan: BatchPlan): Batch {
   if (plan.layout === "padded") return makeBatch(data, plan.examples, paddedLayout(model));
-  if (plan.layout === "copies") return packedSequences(data, plan.examples);
+  if (plan.layout === "copies" || plan.layout === "streams") {
+    return packedSequences(data, plan.layout, plan.examples);
+  }
+  // Rows: one row per example, all of one length.
   const T = plan.length;
   const { examples } = plan;
   const E = examples.length;
   const withValues = data.values !== undefined, withLags = data.lags !== undefined;
-  const target = new Int32Array(E);
-  let sequences: number[];
-  if (plan.layout === "rows") {
-    sequences = examples.map(([s]) => s);
-    examples.forEach(([, pos], e) => (target[e] = pos));
-  } else {
-    sequences = [...new Set(examples.map(([s]) => s))];
-    const index = new Map(sequences.map((s, i) => [s, i]));
-    examples.forEach(([s, pos], e) => (target[e] = index.get(s)! * T + pos));
-  }
-  const R = sequences.length;
-  const items = new Int32Array(R * T), values = new Float32Array(withValues ? R * T : 0);
-  const lags = new Int32Array(withLags ? R * T : 0);
-  sequences.forEach((s, r) => {
+  const items = new Int32Array(E * T), values = new Float32Array(withValues ? E * T : 0);
+  const lags = new Int32Array(withLags ? E * T : 0);
+  const m = new Float32Array(E * T);
+  examples.forEach(([s, pos], r) => {
     const seq = data.items[s]!, vs = data.values?.[s], ls = data.lags?.[s];
-    // Shorter sequences of a two-stream batch are padded with zeros (pad item 0).
-    for (let j = 0; j < Math.min(T, seq.length); j++) {
+    for (let j = 0; j < T; j++) {
       items[r * T + j] = seq[j]!;
       if (withValues) values[r * T + j] = vs![j]!;
       if (withLags) lags[r * T + j] = ls![j]!;
     }
+    m[r * T + pos] = 1;
   });
-  const rows = {
-    items: tf.tensor2d(items, [R, T], "int32") as Tensor<"batch time">,
-    values: withValues ? tf.tensor2d(values, [R, T], "float32") as Tensor<"batch time"> : undefined,
-    lags: withLags ? tf.tensor2d(lags, [R, T], "int32") as Tensor<"batch time"> : undefined,
-    labels: labelsOf(data, examples, withValues),
-  };
-  if (plan.layout === "rows") {
-    const m = new Float32Array(E * T);
-    examples.forEach(([, pos], e) => (m[e * T + pos] = 1));
-    const float = tf.tensor2d(m, [E, T]) as Tensor<"batch time">;
-    return {
-      layout: "rows",
-      ...rows,
-      maskAt: { bool: tf.cast(float, "bool") as Tensor<"batch time">, float },
-    };
-  }
-  const identity = E === R * T && target.every((flat, e) => flat === e);
+  const float = tf.tensor2d(m, [E, T]) as Tensor<"batch time">;
   return {
-    layout: "streams",
-    ...rows,
-    selector: identity ? null : tf.tensor1d(target, "int32") as Tensor<"example">,
+    layout: "rows",
+    items: tf.tensor2d(items, [E, T], "int32") as Tensor<"batch time">,
+    values: withValues ? tf.tensor2d(values, [E, T], "float32") as Tensor<"batch time"> : undefined,
+    lags: withLags ? tf.tensor2d(lags, [E, T], "int32") as Tensor<"batch time"> : undefined,
+    labels: labelsOf(data, examples, withValues),
+    maskAt: { bool: tf.cast(float, "bool") as Tensor<"batch time">, float },
   };
 }
 
-/** The copies layout's tensors: the examples' sequences packed one after another in one row. */
-function packedSequences(data: Sequences, examples: readonly Example[]): CopiesBatch {
+/** The copies and streams layouts' tensors: the examples' sequences packed one after another in one row. */
+function packedSequences(
+  data: Sequences,
+  layout: "copies" | "streams",
+  examples: readonly Example[],
+): SequencesBatch {
   const withValues = data.values !== undefined, withLags = data.lags !== undefined;
   const sequences = [...new Set(examples.map(([s]) => s))];
   const offsets = new Map<number, number>();
@@ -292,7 +279,7 @@ function packedSequences(data: Sequences, examples: readonly Example[]): CopiesB
   const row = (x: Int32Array | Float32Array, dtype: "int32" | "float32"): Tensor<"batch time"> =>
     tf.tensor2d(x, [1, total], dtype) as Tensor<"batch time">;
   return {
-    layout: "copies",
+    layout,
     items: row(items, "int32"),
     values: withValues ? row(values, "float32") : undefined,
     lags: withLags ? row(lags, "int32") : undefined,
@@ -399,14 +386,13 @@ export function planEvaluation(
       batches.push({ layout: "rows", length: n, examples: group.slice(i, i + batchSize) });
     }
   }
-  // Shortest first; copies pack sequences of any lengths, streams pad to the longest, so stay within a length.
+  // Shortest first, sequences of any lengths packed together.
   let examples: Example[] = [], longest = 0;
   const flush = (): void => {
     if (examples.length > 0) batches.push({ layout, length: longest, examples });
     examples = [];
   };
   for (const n of [...whole.keys()].sort((a, b) => a - b)) {
-    if (layout === "streams") flush();
     for (const s of whole.get(n)!) {
       const targets = targetsOf(data, s);
       if (examples.length > 0 && examples.length + targets.length > batchSize) flush();
@@ -452,8 +438,8 @@ export interface TrainingStep {
  * a uniformly drawn set of examples, as the notebooks' shuffled batches do:
  * in the padded layout, consecutive slices of the examples shuffled anew
  * every epoch; otherwise whole sequences where they are computed whole, and
- * single examples elsewhere, grouped into batches of one layout and length.
- * Two streams pad instead (exact under the causal mask). (Steps of one length
+ * single examples elsewhere: whole sequences packed into one batch, rows
+ * grouped into batches of one length. (Steps of one length
  * only, the batches of {@link planEvaluation}, train measurably slower per
  * epoch: on MovieLens experiment 1 their validation loss after 20 epochs was
  * 3.756 against the notebooks' 3.691; mixed steps: 3.693.)
@@ -615,18 +601,16 @@ export function chunked(
   if (batch.layout === "rows") {
     return split(Math.max(1, Math.floor(maxElements / (n * (H * n + width)))));
   }
-  // Whole sequences: each costs its own length's elements (copies) or the padded length's (streams).
+  // Whole sequences, packed: each costs its own length's elements.
   const cost = (s: number): number => {
-    const m = batch.layout === "copies" ? data.items[s]!.length : n;
+    const m = data.items[s]!.length;
     return batch.layout === "copies" ? m * m * (H * m + width) : m * (H * m + width);
   };
   const chunks: BatchPlan[] = [];
   let current: Example[] = [];
   let elements = 0, last = -1;
   const push = (): void => {
-    const length = batch.layout === "copies"
-      ? Math.max(...current.map(([s]) => data.items[s]!.length))
-      : n;
+    const length = Math.max(...current.map(([s]) => data.items[s]!.length));
     chunks.push({ ...batch, length, examples: current });
   };
   for (const e of batch.examples) {

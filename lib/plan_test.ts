@@ -92,7 +92,7 @@ Deno.test("every layout gives the padded layout's losses and gradients for every
   }
 });
 
-Deno.test("planEvaluation() covers every example once, in equal-length batches", () => {
+Deno.test("planEvaluation() covers every example once: rows of one length, whole sequences packed", () => {
   for (const [name, overrides] of Object.entries(CONFIGS)) {
     const model = createEfa(efaConfig(overrides), { seed: 1 });
     const data = randomData(name, new SeedStream(5));
@@ -100,14 +100,21 @@ Deno.test("planEvaluation() covers every example once, in equal-length batches",
     const seen = batches.flatMap((b) => b.examples.map((e) => e.join(":"))).sort();
     assert.deepEqual(seen, listExamples(data).map((e) => e.join(":")).sort());
     for (const b of batches) {
-      for (const [s, pos] of b.examples) {
-        const n = data.items[s]!.length;
-        assert.equal(
-          b.length,
-          b.layout === "rows" && model.config.direction === "unidirectional" ? pos + 1 : n,
+      const lengths = b.examples.map(([s]) => data.items[s]!.length);
+      if (b.layout === "rows") {
+        b.examples.forEach(([, pos], e) =>
+          assert.equal(b.length, model.config.direction === "unidirectional" ? pos + 1 : lengths[e])
+        );
+        assert.ok(b.examples.length <= 5);
+      } else {
+        // Whole sequences of any lengths: the batch's length is its longest; a batch over 5 examples is one sequence.
+        assert.equal(b.length, Math.max(...lengths));
+        const sequences = new Set(b.examples.map(([s]) => s)).size;
+        assert.ok(
+          b.examples.length <= 5 || sequences === 1,
+          `${name}: a batch of ${b.examples.length}`,
         );
       }
-      if (b.layout === "rows") assert.ok(b.examples.length <= 5);
     }
     disposeModel(model);
   }

@@ -13,11 +13,14 @@
 // projections as both, so that the diagonal is its own key and value and
 // this is plain causal self-attention.
 //
-// Layouts (float32), offsets and strides in floats: queries [S, n, qStride]
-// with q at 0, kd at kdOff and vd at vdOff (head-major within each);
-// context [S, n, cStride] with k at kOff and v at vOff; out [S, n, HK];
-// weights [S, H, n(i), n(j)], zero above the diagonal. K must be a multiple
-// of 4 (SIMD over K). Scratch (backward) is the caller's: n floats.
+// Sequences are packed one after another: sequence s has n_s tokens (the
+// int32 `lengths`) starting at row o_s = sum_{t<s} n_t. Layouts (float32),
+// offsets and strides in floats: queries [sum n, qStride] with q at 0, kd at
+// kdOff and vd at vdOff (head-major within each); context [sum n, cStride]
+// with k at kOff and v at vOff; out [sum n, HK]; weights per sequence
+// [H, n(i), n(j)], zero above the diagonal, one after another. K must be a
+// multiple of 4 (SIMD over K). Scratch (backward) is the caller's: n floats
+// for the longest n.
 
 import { at, axpy, dot } from "./vectors";
 
@@ -27,8 +30,8 @@ export function streamsForward(
   context: usize,
   out: usize,
   weights: usize,
+  lengths: usize,
   S: i32,
-  n: i32,
   H: i32,
   K: i32,
   qStride: i32,
@@ -41,14 +44,16 @@ export function streamsForward(
 ): void {
   const HK = H * K;
   const qRow = <usize>qStride << 2, cRow = <usize>cStride << 2;
+  let o = 0, wOff = 0;
   for (let s = 0; s < S; s++) {
+    const n = load<i32>(lengths + (<usize>s << 2));
     for (let h = 0; h < H; h++) {
       const head = <usize>(h * K) << 2;
-      const qBase = queries + <usize>(s * n) * qRow + head;
-      const cBase = context + <usize>(s * n) * cRow + head;
+      const qBase = queries + <usize>o * qRow + head;
+      const cBase = context + <usize>o * cRow + head;
       for (let i = 0; i < n; i++) {
         const qi = qBase + <usize>i * qRow;
-        const w = weights + (<usize>(((s * H + h) * n + i) * n) << 2);
+        const w = at(weights, wOff + (h * n + i) * n);
         let max = -Infinity as f32;
         for (let j = 0; j < i; j++) {
           const z: f32 = dot(qi, at(cBase + <usize>j * cRow, kOff), K) * scale;
@@ -64,19 +69,21 @@ export function streamsForward(
           store<f32>(at(w, j), e);
           sum += e;
         }
-        const o = out + (<usize>((s * n + i) * HK) << 2) + head;
-        memory.fill(o, 0, <usize>K << 2);
+        const y = out + (<usize>((o + i) * HK) << 2) + head;
+        memory.fill(y, 0, <usize>K << 2);
         for (let j = 0; j < i; j++) {
           const wj: f32 = load<f32>(at(w, j)) / sum;
           store<f32>(at(w, j), wj);
-          axpy(o, wj, at(cBase + <usize>j * cRow, vOff), K);
+          axpy(y, wj, at(cBase + <usize>j * cRow, vOff), K);
         }
         const wi: f32 = load<f32>(at(w, i)) / sum;
         store<f32>(at(w, i), wi);
-        axpy(o, wi, at(qi, vdOff), K);
+        axpy(y, wi, at(qi, vdOff), K);
         memory.fill(at(w, i + 1), 0, <usize>(n - i - 1) << 2);
       }
     }
+    o += n;
+    wOff += H * n * n;
   }
 }
 
@@ -94,8 +101,8 @@ export function streamsBackward(
   dQueries: usize,
   dContext: usize,
   scratch: usize,
+  lengths: usize,
   S: i32,
-  n: i32,
   H: i32,
   K: i32,
   qStride: i32,
@@ -108,20 +115,24 @@ export function streamsBackward(
 ): void {
   const HK = H * K;
   const qRow = <usize>qStride << 2, cRow = <usize>cStride << 2;
-  memory.fill(dQueries, 0, <usize>(S * n) * qRow);
-  if (dContext != dQueries) memory.fill(dContext, 0, <usize>(S * n) * cRow);
+  let total = 0;
+  for (let s = 0; s < S; s++) total += load<i32>(lengths + (<usize>s << 2));
+  memory.fill(dQueries, 0, <usize>total * qRow);
+  if (dContext != dQueries) memory.fill(dContext, 0, <usize>total * cRow);
   const a = scratch; // a_j = g_i . v'_j
+  let o = 0, wOff = 0;
   for (let s = 0; s < S; s++) {
+    const n = load<i32>(lengths + (<usize>s << 2));
     for (let h = 0; h < H; h++) {
       const head = <usize>(h * K) << 2;
-      const qBase = queries + <usize>(s * n) * qRow + head;
-      const cBase = context + <usize>(s * n) * cRow + head;
-      const dqBase = dQueries + <usize>(s * n) * qRow + head;
-      const dcBase = dContext + <usize>(s * n) * cRow + head;
+      const qBase = queries + <usize>o * qRow + head;
+      const cBase = context + <usize>o * cRow + head;
+      const dqBase = dQueries + <usize>o * qRow + head;
+      const dcBase = dContext + <usize>o * cRow + head;
       for (let i = 0; i < n; i++) {
         const qi = qBase + <usize>i * qRow, dqi = dqBase + <usize>i * qRow;
-        const gi = g + (<usize>((s * n + i) * HK) << 2) + head;
-        const w = weights + (<usize>(((s * H + h) * n + i) * n) << 2);
+        const gi = g + (<usize>((o + i) * HK) << 2) + head;
+        const w = at(weights, wOff + (h * n + i) * n);
         let r: f32 = 0;
         for (let j = 0; j < i; j++) {
           const aj = dot(gi, at(cBase + <usize>j * cRow, vOff), K);
@@ -145,5 +156,7 @@ export function streamsBackward(
         axpy(at(dqi, vdOff), wi, gi, K); // dvd_i += w_ii g_i
       }
     }
+    o += n;
+    wOff += H * n * n;
   }
 }
