@@ -84,20 +84,22 @@ function stepGradients(
 }
 
 /**
- * A chunk as the peer computes it. The package packs masked copies of
- * sequences of any lengths into one batch (its fused kernels take them so);
- * the peer, as a PyTorch user would, computes them one length at a time:
- * a copies chunk becomes one rectangular chunk per length, in order.
+ * A chunk as the peer computes it. The package packs rows and masked
+ * copies of any lengths into one batch (its fused kernels take them so);
+ * the peer, as a PyTorch user would, computes them one length at a time: a
+ * rows or copies chunk becomes one rectangular chunk per length, in order.
+ * Two streams the peer pads to the longest sequence, as the package once did.
  */
 function exchangeChunks(model: EfaModel, data: Sequences, plan: BatchPlan): ExchangeChunk[] {
-  if (plan.layout !== "copies") return [exchangeChunk(model, data, plan)];
+  if (plan.layout === "streams") return [exchangeChunk(model, data, plan)];
+  const prefix = plan.layout === "rows" && model.config.direction === "unidirectional";
   const byLength = new Map<number, BatchPlan["examples"][number][]>();
   for (const e of plan.examples) {
-    const n = data.items[e[0]]!.length;
+    const n = prefix ? e[1] + 1 : data.items[e[0]]!.length;
     (byLength.get(n) ?? byLength.set(n, []).get(n)!).push(e);
   }
   return [...byLength].map(([length, examples]) =>
-    exchangeChunk(model, data, { layout: "copies", length, examples })
+    exchangeChunk(model, data, { layout: plan.layout, length, examples })
   );
 }
 
@@ -107,9 +109,10 @@ function exchangeChunk(model: EfaModel, data: Sequences, plan: BatchPlan): Excha
   try {
     const rowOf = new Map<number, number>();
     for (const [s] of plan.examples) if (!rowOf.has(s)) rowOf.set(s, rowOf.size);
-    // Copies and streams come packed in one row; the peer takes one row per sequence, padded at the end.
+    // Rows, copies and streams come packed in one row; the peer takes one row per example (rows)
+    // or per sequence, padded at the end (streams; rows and copies come here of one length).
     const packed = plan.layout !== "rows";
-    const [R, T] = packed ? [rowOf.size, plan.length] : batch.items.shape as [number, number];
+    const [R, T] = packed ? [rowOf.size, plan.length] : [plan.examples.length, plan.length];
     const rows = (t: TfTensor): number[] => {
       const flat = Array.from(t.dataSync());
       if (!packed) return flat;

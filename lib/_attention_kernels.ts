@@ -9,10 +9,12 @@
  *
  * - **EfaCopiesAttention**: the first layer of every masked copy
  *   (`kernels/assembly/copies.ts`).
- * - **EfaTargetAttention**: the copies' last layer, one query per copy at
- *   its masked position (`kernels/assembly/copies.ts`).
- * - **EfaStreamsAttention**: causal attention of the two streams, each
- *   query's own key and value on the diagonal (`kernels/assembly/streams.ts`).
+ * - **EfaTargetAttention**: one-query attention, each query over its own
+ *   run of keys: the copies' last layer (one query per copy, at its masked
+ *   position) and the rows layout's (`kernels/assembly/copies.ts`).
+ * - **EfaStreamsAttention**: attention within each packed sequence, each
+ *   query's own key and value on the diagonal: the two streams (causal) and
+ *   the rows layout's self-attention (`kernels/assembly/streams.ts`).
  *
  * All need `keyDim` a multiple of 4 (SIMD over the key width).
  *
@@ -56,10 +58,10 @@ let wasm: {
 /** The names of the package's masked-copies attention kernels (see {@link copiesAttentionForward}). */
 export const COPIES_KERNEL = "EfaCopiesAttention", COPIES_GRAD_KERNEL = "EfaCopiesAttentionGrad";
 
-/** The names of the one-query attention kernels of the copies' last layer (see {@link targetAttentionForward}). */
+/** The names of the one-query attention kernels (see {@link targetAttentionForward}). */
 export const TARGET_KERNEL = "EfaTargetAttention", TARGET_GRAD_KERNEL = "EfaTargetAttentionGrad";
 
-/** The names of the two streams' causal attention kernels (see {@link streamsAttentionForward}). */
+/** The names of the within-sequence attention kernels (see {@link streamsAttentionForward}). */
 export const STREAMS_KERNEL = "EfaStreamsAttention",
   STREAMS_GRAD_KERNEL = "EfaStreamsAttentionGrad";
 
@@ -259,23 +261,32 @@ function copiesGradKernel(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
   return [dp, dpm];
 }
 
+/** The shapes of a one-query attention call: H heads of K, the logits' scale, and each query's number of keys. */
+interface TargetAttrs {
+  readonly heads: number;
+  readonly keyDim: number;
+  readonly scale: number;
+  /** How many keys each query has (its keys follow the previous query's), one per query. */
+  readonly lengths: readonly number[];
+}
+
 /**
- * The last attention layer of every masked copy of packed sequences, at its
- * masked position only (only when `fastKernelsActive()` and `keyDim` is a
- * multiple of 4): copy `i`'s one query attends to the keys and values of
- * its tokens.
+ * One-query attention (only when `fastKernelsActive()` and `keyDim` is a
+ * multiple of 4): each query attends to its own run of keys and values. The
+ * last layer of the masked copies (one query per copy, at its masked
+ * position, over the copy's tokens) and of the rows layout (one per row).
  *
- * @param q The queries, one per copy: `[sum n, HK]`.
- * @param k The keys of every copy's tokens, `[sum n^2, HK]` (copy i, token j of each sequence in turn).
- * @param v The values, `[sum n^2, HK]`.
- * @param attrs The heads H, the key width K, the logits' scale and the sequences' lengths n.
- * @returns The outputs `[sum n, HK]` and the softmax weights `[H sum n^2]`.
+ * @param q The queries, `[Q, HK]`.
+ * @param k The keys, query after query, `[sum n, HK]`.
+ * @param v The values, `[sum n, HK]`.
+ * @param attrs The heads H, the key width K, the logits' scale and each query's number of keys n.
+ * @returns The outputs `[Q, HK]` and the softmax weights `[H sum n]`.
  */
 export function targetAttentionForward(
   q: tf.Tensor,
   k: tf.Tensor,
   v: tf.Tensor,
-  attrs: CopiesAttrs,
+  attrs: TargetAttrs,
 ): [tf.Tensor, tf.Tensor] {
   return tf.engine().runKernel(
     TARGET_KERNEL,
@@ -287,10 +298,10 @@ export function targetAttentionForward(
 /**
  * The gradient of {@link targetAttentionForward}.
  *
- * @param q As given to the forward pass, `[sum n, HK]`.
- * @param k As given to the forward pass, `[sum n^2, HK]`.
- * @param v As given to the forward pass, `[sum n^2, HK]`.
- * @param dy The gradient of the outputs, `[sum n, HK]`.
+ * @param q As given to the forward pass, `[Q, HK]`.
+ * @param k As given to the forward pass, `[sum n, HK]`.
+ * @param v As given to the forward pass, `[sum n, HK]`.
+ * @param dy The gradient of the outputs, `[Q, HK]`.
  * @param weights The forward pass's weights.
  * @param attrs As given to the forward pass.
  * @returns The gradients of `q`, `k` and `v`.
@@ -301,7 +312,7 @@ export function targetAttentionBackward(
   v: tf.Tensor,
   dy: tf.Tensor,
   weights: tf.Tensor,
-  attrs: CopiesAttrs,
+  attrs: TargetAttrs,
 ): [tf.Tensor, tf.Tensor, tf.Tensor] {
   return tf.engine().runKernel(
     TARGET_GRAD_KERNEL,
@@ -310,40 +321,40 @@ export function targetAttentionBackward(
   ) as [tf.Tensor, tf.Tensor, tf.Tensor];
 }
 
-function targetShape(args: Parameters<tf.KernelFunc>[0]): ReturnType<typeof packing> {
+function targetShape(args: Parameters<tf.KernelFunc>[0]): { queries: number; keys: number } {
   const { q, k, v } = args.inputs as Record<string, tf.TensorInfo>;
-  const attrs = args.attrs as unknown as CopiesAttrs;
+  const attrs = args.attrs as unknown as TargetAttrs;
   const { heads: H, keyDim: K } = attrs;
-  const sizes = packing(TARGET_KERNEL, attrs);
-  const HK = H * K, kv = [sizes.copies, HK].join();
+  const queries = attrs.lengths.length, keys = packing(TARGET_KERNEL, attrs).tokens;
+  const HK = H * K, kv = [keys, HK].join();
   if (
-    q!.shape.join() !== [sizes.tokens, HK].join() || K % 4 !== 0 || k!.shape.join() !== kv ||
+    q!.shape.join() !== [queries, HK].join() || K % 4 !== 0 || k!.shape.join() !== kv ||
     v!.shape.join() !== kv || [q, k, v].some((t) => t!.dtype !== "float32")
   ) {
     throw new TypeError(
-      `${TARGET_KERNEL}: expected float32 queries [${sizes.tokens}, ${H}*${K}] and keys and values [${sizes.copies}, ${H}*${K}] with ${K} a multiple of 4, got [${
+      `${TARGET_KERNEL}: expected float32 queries [${queries}, ${H}*${K}] and keys and values [${keys}, ${H}*${K}] with ${K} a multiple of 4, got [${
         q!.shape
       }], [${k!.shape}] and [${v!.shape}]`,
     );
   }
-  return sizes;
+  return { queries, keys };
 }
 
 function targetKernel(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
-  const { tokens, copies } = targetShape(args);
+  const { queries, keys } = targetShape(args);
   const { q, k, v } = args.inputs as Record<string, tf.TensorInfo>;
-  const { heads: H, keyDim: K, scale, lengths } = args.attrs as unknown as CopiesAttrs;
+  const { heads: H, keyDim: K, scale, lengths } = args.attrs as unknown as TargetAttrs;
   const backend = args.backend as unknown as WasmBackend;
-  const out = backend.makeOutput([tokens, H * K], "float32");
-  const weights = backend.makeOutput([H * copies], "float32");
-  if (lengths.length === 0) return [out, weights];
+  const out = backend.makeOutput([queries, H * K], "float32");
+  const weights = backend.makeOutput([H * keys], "float32");
+  if (queries === 0) return [out, weights];
   withLengths(backend, lengths, 0, (at) =>
     wasm!.targetForward(
       offsetOf(backend, q!),
       offsetOf(backend, k!),
       offsetOf(backend, v!),
       at,
-      lengths.length,
+      queries,
       offsetOf(backend, out),
       offsetOf(backend, weights),
       H,
@@ -354,21 +365,21 @@ function targetKernel(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
 }
 
 function targetGradKernel(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
-  targetShape(args);
+  const { queries } = targetShape(args);
   const { q, k, v, dy, weights } = args.inputs as Record<string, tf.TensorInfo>;
-  const { heads: H, keyDim: K, scale, lengths } = args.attrs as unknown as CopiesAttrs;
+  const { heads: H, keyDim: K, scale, lengths } = args.attrs as unknown as TargetAttrs;
   const backend = args.backend as unknown as WasmBackend;
   const dq = backend.makeOutput(q!.shape, "float32");
   const dk = backend.makeOutput(k!.shape, "float32");
   const dv = backend.makeOutput(v!.shape, "float32");
-  if (lengths.length === 0) return [dq, dk, dv];
+  if (queries === 0) return [dq, dk, dv];
   withLengths(backend, lengths, 0, (at) =>
     wasm!.targetBackward(
       offsetOf(backend, q!),
       offsetOf(backend, k!),
       offsetOf(backend, v!),
       at,
-      lengths.length,
+      queries,
       offsetOf(backend, dy!),
       offsetOf(backend, weights!),
       offsetOf(backend, dq),
@@ -392,14 +403,17 @@ interface StreamsAttrs {
   readonly valueOffset: number;
   /** The lengths of the packed sequences, in order. */
   readonly lengths: readonly number[];
+  /** Whether query i sees the context at j < i only (the streams), or at every j (the rows' self-attention). */
+  readonly causal: boolean;
 }
 
 /**
- * Causal attention of the two streams of packed sequences (only when
+ * Attention of the two streams of packed sequences (only when
  * `fastKernelsActive()` and `keyDim` is a multiple of 4): query `i` of a
- * sequence attends to the context's keys and values at `j < i` and to its
- * own key and value at `j = i`. Without a context, the queries' rows are
- * the context: plain causal self-attention.
+ * sequence attends to the context's keys and values at `j < i` (`causal`;
+ * otherwise at every `j != i`) and to its own key and value at `j = i`.
+ * Without a context, the queries' rows are the context: plain (causal)
+ * self-attention within each sequence.
  *
  * @param queries Fused projections `[sum n, 3HK]` (query | key | value), sequence after sequence: the queries and the diagonal's keys and values.
  * @param context Projections `[sum n, P]` holding the keys at `keyOffset` and the values at `valueOffset`, or `null`.
@@ -475,7 +489,7 @@ function streamsShape(
 function streamsKernel(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
   const { sizes, layout } = streamsShape(args);
   const { queries, context } = args.inputs as Record<string, tf.TensorInfo | undefined>;
-  const { heads: H, keyDim: K, scale, lengths } = args.attrs as unknown as StreamsAttrs;
+  const { heads: H, keyDim: K, scale, lengths, causal } = args.attrs as unknown as StreamsAttrs;
   const backend = args.backend as unknown as WasmBackend;
   const out = backend.makeOutput([sizes.tokens, H * K], "float32");
   const weights = backend.makeOutput([H * sizes.copies], "float32");
@@ -492,6 +506,7 @@ function streamsKernel(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
       K,
       ...layout,
       scale,
+      causal ? 1 : 0,
     ));
   return [out, weights];
 }
@@ -502,7 +517,7 @@ function streamsGradKernel(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] 
     string,
     tf.TensorInfo | undefined
   >;
-  const { heads: H, keyDim: K, scale, lengths } = args.attrs as unknown as StreamsAttrs;
+  const { heads: H, keyDim: K, scale, lengths, causal } = args.attrs as unknown as StreamsAttrs;
   const backend = args.backend as unknown as WasmBackend;
   const dQueries = backend.makeOutput(queries!.shape, "float32");
   const dContext = context === undefined ? dQueries : backend.makeOutput(context.shape, "float32");
@@ -523,6 +538,7 @@ function streamsGradKernel(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] 
       K,
       ...layout,
       scale,
+      causal ? 1 : 0,
     ));
   return outs;
 }

@@ -5,14 +5,14 @@ import { setFastKernels } from "./_kernels.ts";
 import { STREAMS_KERNEL, streamsAttentionForward } from "./_attention_kernels.ts";
 import {
   clearLayoutCache,
-  copiesAttention,
   copiesAttentionOps,
-  streamsAttention,
   streamsAttentionOps,
-  targetAttention,
   targetAttentionOps,
 } from "./_whole_sequences.ts";
+import { copiesAttention, streamsAttention, targetAttention } from "./_fused_ops.ts";
 import type { TfTensor } from "./_types.ts";
+import { attend, batchAsHeads, headsAsBatch } from "./model.ts";
+import type { Tensor } from "./shapes.ts";
 
 /** Runs `f` with tfjs's own kernels, then restores the package's. */
 function withOracle<T>(f: () => T): T {
@@ -82,6 +82,7 @@ function packedOracles(
     context: TfTensor | null,
     offsets: { keyOffset: number; valueOffset: number },
   ) => TfTensor;
+  selfAttention: (p: TfTensor) => TfTensor;
 } {
   const { heads: H, keyDim: K } = attrs;
   const HK = H * K;
@@ -124,7 +125,21 @@ function packedOracles(
       return tf.reshape(out, [n, HK]);
     }));
   };
-  return { copies, target, streams };
+  const selfAttention = (p: TfTensor): TfTensor => {
+    let o = 0;
+    return tf.concat(lengths.map((n) => {
+      const [q, k, v] = tf.split(tf.reshape(tf.slice(p, [o, 0], [n, 3 * HK]), [1, n, 3 * HK]), 3, 2)
+        .map((x) => headsAsBatch(x, H)); // [H, n, K]
+      const { output } = attend(
+        q as Tensor<"batch query key_dim">,
+        k as Tensor<"batch key key_dim">,
+        v as Tensor<"batch key value_dim">,
+      ); // [H, n, K]
+      o += n;
+      return tf.reshape(batchAsHeads(output, H), [n, HK]);
+    }));
+  };
+  return { copies, target, streams, selfAttention };
 }
 
 Deno.test("fused attention kernels: values and gradients within float32 rounding of the tfjs operations, no tensor left behind", () => {
@@ -149,7 +164,11 @@ Deno.test("fused attention kernels: values and gradients within float32 rounding
       ],
       [
         `packed target of lengths ${lengths}`,
-        (q, k, v) => targetAttention(q!, k!, v!, { ...attrs, lengths }),
+        (q, k, v) =>
+          targetAttention(q!, k!, v!, {
+            ...attrs,
+            lengths: lengths.flatMap((n) => new Array<number>(n).fill(n)),
+          }),
         (q, k, v) => oracles.target(q!, k!, v!),
         [[T, HK], [C, HK], [C, HK]],
       ],
@@ -163,12 +182,30 @@ Deno.test("fused attention kernels: values and gradients within float32 rounding
                 P === 3 * HK ? "q|k|v" : "k|v"
               }] context of lengths ${lengths}`,
             (p, c) =>
-              streamsAttention(p!, P === null ? null : c!, { ...attrs, ...offsets, lengths }),
+              streamsAttention(p!, P === null ? null : c!, {
+                ...attrs,
+                ...offsets,
+                lengths,
+                causal: true,
+              }),
             (p, c) => oracles.streams(p!, P === null ? null : c!, offsets),
             P === null ? [[T, 3 * HK]] : [[T, 3 * HK], [T, P]],
           ];
         },
       ),
+      [
+        `packed self-attention (not causal) of lengths ${lengths}`,
+        (p) =>
+          streamsAttention(p!, null, {
+            ...attrs,
+            keyOffset: 0,
+            valueOffset: 0,
+            lengths,
+            causal: false,
+          }),
+        (p) => oracles.selfAttention(p!),
+        [[T, 3 * HK]],
+      ],
     ];
     for (const [name, fused, oracle, shapes] of cases) {
       const inputs = shapes.map((shape, i) => uniform(shape, 10 * T + i));
@@ -184,7 +221,15 @@ Deno.test("fused attention kernels: values and gradients within float32 rounding
 });
 
 Deno.test("fused attention kernels: the streams kernel names what it expected for bad shapes", () => {
-  const attrs = { heads: 2, keyDim: 6, scale: 1, keyOffset: 0, valueOffset: 12, lengths: [3] };
+  const attrs = {
+    heads: 2,
+    keyDim: 6,
+    scale: 1,
+    keyOffset: 0,
+    valueOffset: 12,
+    lengths: [3],
+    causal: true,
+  };
   tf.tidy(() => {
     assert.throws(
       () => streamsAttentionForward(tf.zeros([3, 36]), tf.zeros([3, 24]), attrs),

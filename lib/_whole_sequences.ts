@@ -21,16 +21,16 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { customGrad, dense, embeddingLookup, linear, param } from "./_ops.ts";
+import { dense, embeddingLookup, linear, param } from "./_ops.ts";
 import { fastKernelsActive } from "./_kernels.ts";
 import {
-  copiesAttentionBackward,
-  copiesAttentionForward,
-  streamsAttentionBackward,
-  streamsAttentionForward,
-  targetAttentionBackward,
-  targetAttentionForward,
-} from "./_attention_kernels.ts";
+  type AttentionAttrs,
+  byLength,
+  copiesAttention,
+  streamsAttention,
+  type StreamsAttrs,
+  targetAttention,
+} from "./_fused_ops.ts";
 import type { TfTensor } from "./_types.ts";
 import type { SequencesBatch } from "./data.ts";
 import {
@@ -91,7 +91,12 @@ function encodeStreams(model: EfaModel, batch: SequencesBatch, maskItem: boolean
       c!,
       q!,
       (p, context, offsets) =>
-        streamsAttention(p, context, { ...attrs, ...offsets, lengths: batch.lengths }),
+        streamsAttention(p, context, {
+          ...attrs,
+          ...offsets,
+          lengths: batch.lengths,
+          causal: true,
+        }),
     )
     : byLength([c!, q!], batch.lengths, (n) => n, ([cs, qs], n, count) =>
       tf.reshape(
@@ -157,24 +162,6 @@ function streamLayers(
   return query;
 }
 
-/** The shapes of a copies or target attention call: H heads of K, and the logits' scale. */
-interface AttentionAttrs {
-  readonly heads: number;
-  readonly keyDim: number;
-  readonly scale: number;
-}
-
-/** The shapes of a packed copies or target call: as {@link AttentionAttrs}, and the sequences' lengths. */
-interface PackedAttrs extends AttentionAttrs {
-  readonly lengths: readonly number[];
-}
-
-/** The shapes of a two-stream attention call, and where the context's keys and values lie in its rows. */
-interface StreamsAttrs extends AttentionAttrs {
-  readonly keyOffset: number;
-  readonly valueOffset: number;
-}
-
 /**
  * Causal attention of the two streams in tfjs operations (the oracle of the
  * fused kernel, and the path off the wasm backend): query `i` of the fused
@@ -210,34 +197,6 @@ export function streamsAttentionOps(
   const selfWeight = tf.sum(tf.mul(weights, diagonal), -1, true); // [S*H, n, 1]
   const attended = tf.add(tf.matMul(tf.mul(weights, offDiagonal), v), tf.mul(selfWeight, vSelf!)); // [S*H, n, K]
   return batchAsHeads(attended, H); // [S, n, HK]
-}
-
-/** The fused kernel's op: {@link streamsAttentionForward} with its gradient. */
-export function streamsAttention(
-  projected: TfTensor,
-  context: TfTensor | null,
-  attrs: StreamsAttrs & { readonly lengths: readonly number[] },
-): TfTensor {
-  if (context === null) {
-    const op = customGrad<[q: TfTensor]>((qs, save) => {
-      const [out, weights] = streamsAttentionForward(qs, null, attrs);
-      save([qs, weights]);
-      return {
-        value: out,
-        gradFunc: (dy, [a, w]) => streamsAttentionBackward(a!, null, dy, w!, attrs),
-      };
-    });
-    return op(projected);
-  }
-  const op = customGrad<[q: TfTensor, c: TfTensor]>((qs, cs, save) => {
-    const [out, weights] = streamsAttentionForward(qs, cs, attrs);
-    save([qs, cs, weights]);
-    return {
-      value: out,
-      gradFunc: (dy, [a, b, w]) => streamsAttentionBackward(a!, b!, dy, w!, attrs),
-    };
-  });
-  return op(projected, context);
 }
 
 /**
@@ -304,7 +263,8 @@ function packedCopies(
   const q = dense(p, `layer${L - 1}.attention.query`, target); // [T, HK]
   const k = dense(p, `layer${L - 1}.attention.key`, h); // [C, HK]
   const v = dense(p, `layer${L - 1}.attention.value`, h); // [C, HK]
-  const out = targetAttention(q, k, v, attrs); // [T, HK]
+  const perCopy = lengths.flatMap((n) => new Array<number>(n).fill(n)); // each copy's n keys
+  const out = targetAttention(q, k, v, { ...attrs, lengths: perCopy }); // [T, HK]
   return block(model, L - 1, target, dense(p, `layer${L - 1}.attention.output`, out)); // [T, W]
 }
 
@@ -326,41 +286,6 @@ function packedIndices(lengths: readonly number[], T: number): [TfTensor, TfTens
     c += n * n;
   }
   return [tf.tensor1d(copyTokens, "int32"), tf.tensor1d(maskedPositions, "int32")];
-}
-
-/**
- * Applies `f` to packed sequences one length at a time: `f` gets the rows of
- * the `count` sequences of length `n` (`rowsOf(n)` rows each, in order) of
- * every input, and returns as many rows; the results come back in packed order.
- */
-function byLength(
-  inputs: readonly TfTensor[],
-  lengths: readonly number[],
-  rowsOf: (n: number) => number,
-  f: (parts: TfTensor[], n: number, count: number) => TfTensor,
-): TfTensor {
-  const groups = new Map<number, number[]>(); // length -> its sequences
-  lengths.forEach((n, s) => (groups.get(n) ?? groups.set(n, []).get(n)!).push(s));
-  if (groups.size === 1) return f([...inputs], lengths[0]!, lengths.length);
-  const starts: number[] = [];
-  let rows = 0;
-  for (const n of lengths) {
-    starts.push(rows);
-    rows += rowsOf(n);
-  }
-  const outputs: TfTensor[] = [], order: number[] = [];
-  for (const [n, sequences] of groups) {
-    const r = rowsOf(n), index = new Int32Array(sequences.length * r);
-    sequences.forEach((s, k) => {
-      for (let t = 0; t < r; t++) index[k * r + t] = starts[s]! + t;
-    });
-    const at = tf.tensor1d(index, "int32");
-    outputs.push(f(inputs.map((x) => embeddingLookup(x, at)), n, sequences.length));
-    order.push(...index);
-  }
-  const inverse = new Int32Array(rows);
-  order.forEach((row, k) => (inverse[row] = k));
-  return embeddingLookup(tf.concat(outputs, 0), tf.tensor1d(inverse, "int32")); // [rows, ...]
 }
 
 /**
@@ -497,26 +422,6 @@ export function copiesAttentionOps(
 }
 
 /**
- * The fused kernel's op: {@link copiesAttentionForward} with its gradient,
- * packed sequences' projections `[sum n, 3HK]` twice to `[sum n^2, HK]`.
- */
-export function copiesAttention(
-  projected: TfTensor,
-  projectedMasked: TfTensor,
-  attrs: PackedAttrs,
-): TfTensor {
-  const op = customGrad<[p: TfTensor, pm: TfTensor]>((p, pm, save) => {
-    const [out, weights] = copiesAttentionForward(p, pm, attrs);
-    save([p, pm, weights]);
-    return {
-      value: out,
-      gradFunc: (dy, [ps, pms, ws]) => copiesAttentionBackward(ps!, pms!, dy, ws!, attrs),
-    };
-  });
-  return op(projected, projectedMasked);
-}
-
-/**
  * The copies' last layer in tfjs operations (the oracle of the fused
  * kernel): one query per copy, elementwise, softmax over the key axis j.
  * `[S, n(i), HK]` queries, `[S, n(i), n(j), HK]` keys and values to `[S, n(i), HK]`.
@@ -535,27 +440,6 @@ export function targetAttentionOps(
   const logits2 = tf.mul(tf.sum(tf.mul(q2, k2), -1), scale); // [S, n(i), n(j), H]
   const weights2 = weightsOverKeys(logits2, 2); // softmax over j
   return tf.reshape(tf.sum(tf.mul(tf.expandDims(weights2, 4), v2), 2), [S, n, H * K]); // [S, n(i), HK]
-}
-
-/**
- * The fused kernel's op: {@link targetAttentionForward} with its gradient,
- * packed: queries `[sum n, HK]`, keys and values `[sum n^2, HK]` to `[sum n, HK]`.
- */
-export function targetAttention(
-  q: TfTensor,
-  k: TfTensor,
-  v: TfTensor,
-  attrs: PackedAttrs,
-): TfTensor {
-  const op = customGrad<[q: TfTensor, k: TfTensor, v: TfTensor]>((qs, ks, vs, save) => {
-    const [out, weights] = targetAttentionForward(qs, ks, vs, attrs);
-    save([qs, ks, vs, weights]);
-    return {
-      value: out,
-      gradFunc: (dy, [a, b, c, w]) => targetAttentionBackward(a!, b!, c!, dy, w!, attrs),
-    };
-  });
-  return op(q, k, v);
 }
 
 /** Per-length constants of the two-stream attention, built once and kept. */

@@ -10,9 +10,10 @@
  * A {@link Batch} holds the tensors of some examples in one of four layouts
  * (`plan.ts` builds them): one padded row per example (`"padded"`, the
  * authors' notebooks' layout; padding uses item id 0 and the model never
- * attends to positions at or after a row's length), equal-length rows
- * (`"rows"`), or whole sequences whose every target is predicted at once
- * (`"copies"`, `"streams"`).
+ * attends to positions at or after a row's length), one row per example
+ * without padding (`"rows"`), or whole sequences whose every target is
+ * predicted at once (`"copies"`, `"streams"`); the last three pack rows or
+ * sequences of any lengths one after another.
  *
  * @module
  */
@@ -57,7 +58,8 @@ export interface Labels {
 /**
  * How a batch lays out its examples:
  * - `"padded"`: one row per example, padded (the notebooks' layout);
- * - `"rows"`: one row per example, all rows of one length, no padding;
+ * - `"rows"`: one row per example, rows of any lengths packed in one row,
+ *   no padding;
  * - `"copies"`: whole sequences of any lengths packed in one row, most
  *   positions targets, the first layer shared by the masked copies
  *   (bidirectional models);
@@ -78,12 +80,22 @@ export interface PaddedBatch extends TokenRows {
   readonly labels: Labels;
 }
 
-/** One row per example, every row of one length (no padding, no attention mask). */
+/**
+ * One row per example (its whole sequence, or the prefix up to its target),
+ * rows of any lengths packed one after another in one row of tokens
+ * (`items` is `[1, sum n]`); no padding, no attention mask.
+ */
 export interface RowsBatch extends TokenRows {
   /** Always `"rows"`. */
   readonly layout: "rows";
-  /** 1 at each row's masked position, `[batch, time]`, as bool and as float32. */
+  /** The lengths of the packed rows, one per example, in order. */
+  readonly lengths: readonly number[];
+  /** Each token's position in its row, `[1, sum n]` int32. */
+  readonly positions: Tensor<"batch time">;
+  /** 1 at each row's masked position, `[1, sum n]`, as bool and as float32. */
   readonly maskAt: { readonly bool: Tensor<"batch time">; readonly float: Tensor<"batch time"> };
+  /** Each row's masked token among the packed tokens, `[example]` int32. */
+  readonly target: Tensor<"example">;
   /** The observations at the targets. */
   readonly labels: Labels;
 }
@@ -341,6 +353,7 @@ export function disposeBatch(batch: Batch): void {
   batch.lags?.dispose();
   batch.labels.value?.dispose();
   if (batch.layout === "padded") tf.dispose([batch.lengths, batch.target]);
-  else if (batch.layout === "rows") tf.dispose([batch.maskAt.bool, batch.maskAt.float]);
-  else tf.dispose([batch.positions, ...(batch.selector === null ? [] : [batch.selector])]);
+  else if (batch.layout === "rows") {
+    tf.dispose([batch.maskAt.bool, batch.maskAt.float, batch.positions, batch.target]);
+  } else tf.dispose([batch.positions, ...(batch.selector === null ? [] : [batch.selector])]);
 }

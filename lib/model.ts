@@ -41,6 +41,8 @@ import {
   softmaxOver,
   uniformVariable,
 } from "./_ops.ts";
+import { fastKernelsActive } from "./_kernels.ts";
+import { byLength, streamsAttention, targetAttention } from "./_fused_ops.ts";
 import { checkBatch, type PaddedBatch, type RowsBatch, type TokenRows } from "./data.ts";
 import { type ExponentialFamily, familyFromSpec, type FamilySpec } from "./families.ts";
 import { SeedStream } from "./random.ts";
@@ -762,6 +764,50 @@ export function encode(
 }
 
 /**
+ * The encoder on packed rows (the `"rows"` layout): tokens `[N, W]` of rows
+ * of any lengths one after another; returns the last layer at each row's
+ * masked position, `[rows, W]`. With the package's kernels the rows are
+ * computed together (self-attention within each row, then one query per
+ * row); otherwise one length at a time through {@link encode}.
+ */
+function encodeRows(model: EfaModel, x: TfTensor, batch: RowsBatch): TfTensor {
+  const { layers: L, heads: H, keyDim: K } = model.config;
+  const W = x.shape[1]!;
+  if (!fastKernelsActive() || K % 4 !== 0) {
+    const mask = tf.reshape(batch.maskAt.float, [-1, 1]); // [N, 1]
+    return byLength(
+      [x, mask],
+      batch.lengths,
+      (n) => n,
+      ([xs, ms], n, count) =>
+        encode(model, tf.reshape(xs!, [count, n, W]), {
+          lastLayerAt: tf.reshape(ms!, [count, n]),
+        }).hidden,
+      () => 1,
+    ); // [rows, W]
+  }
+  const attrs = { heads: H, keyDim: K, scale: 1 / Math.sqrt(K), lengths: batch.lengths };
+  const p = model.params;
+  for (let l = 0; l < L - 1; l++) {
+    const [w, b] = fusedProjection(model, l, ["query", "key", "value"]);
+    const attended = streamsAttention(linear(x, w, b), null, {
+      ...attrs,
+      keyOffset: 0,
+      valueOffset: 0,
+      causal: false,
+    }); // [N, HK]: each token over its row
+    x = block(model, l, x, dense(p, `layer${l}.attention.output`, attended)); // [N, W]
+  }
+  // The last layer at each row's masked position only.
+  const target = embeddingLookup(x, batch.target); // [rows, W]
+  const q = dense(p, `layer${L - 1}.attention.query`, target); // [rows, HK]
+  const [w, b] = fusedProjection(model, L - 1, ["key", "value"]);
+  const [k, v] = tf.split(linear(x, w, b), 2, 1); // [N, HK] each
+  const out = targetAttention(q, k!, v!, attrs); // [rows, HK]
+  return block(model, L - 1, target, dense(p, `layer${L - 1}.attention.output`, out)); // [rows, W]
+}
+
+/**
  * The rows of `x` `[S, n, W]` at flat positions `s*n + i` (`[E]`; every row, in order, when `null`).
  *
  * @param x The tokens, `[S, n, W]`.
@@ -845,9 +891,10 @@ function attentionBias(model: EfaModel, batch: PaddedBatch): TfTensor {
 export function efaForward(model: EfaModel, batch: PaddedBatch | RowsBatch): ModelOutput {
   const { config } = model;
   const { batch: B, time: T } = checkBatch(batch, "efaForward");
-  if (T > config.maxLength) {
+  const longest = batch.layout === "rows" ? Math.max(0, ...batch.lengths) : T;
+  if (longest > config.maxLength) {
     throw new RangeError(
-      `efaForward(): expected sequences of at most ${config.maxLength} tokens, got ${T}`,
+      `efaForward(): expected sequences of at most ${config.maxLength} tokens, got ${longest}`,
     );
   }
   if (config.valueEmbedding.kind !== "none" && batch.values === undefined) {
@@ -861,9 +908,11 @@ export function efaForward(model: EfaModel, batch: PaddedBatch | RowsBatch): Mod
   const pass = (what: "item" | "value"): TfTensor[] =>
     tf.tidy(() => {
       if (batch.layout === "rows") {
-        const x = embedTokens(model, batch, batch.maskAt.bool, what === "item"); // [B, T, W]
-        const { hidden } = encode(model, x, { lastLayerAt: batch.maskAt.float }); // [B, W]
-        return [head(model, hidden, what)];
+        const x = tf.reshape(embedTokens(model, batch, batch.maskAt.bool, what === "item"), [
+          T,
+          -1,
+        ]); // [N, W]
+        return [head(model, encodeRows(model, x, batch), what)]; // the rows' targets [B', W]
       }
       const isTarget = tf.cast(tf.oneHot(batch.target, T), "bool"); // [B, T]
       const x = embedTokens(model, batch, isTarget, what === "item"); // [B, T, W]

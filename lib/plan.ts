@@ -8,17 +8,17 @@
  * - `"padded"`: one row per example padded to the model's `maxLength`, as
  *   the authors' notebooks feed Keras. The oracle of the tests, the layout of
  *   the FM baselines and of attention inspection.
- * - `"rows"`: one row per example, all rows of one length, so that no
- *   attention mask is needed (whole sequences for bidirectional models,
- *   prefixes up to the target for unidirectional `"prefix"` models).
+ * - `"rows"`: one row per example, so that no attention mask is needed
+ *   (whole sequences for bidirectional models, prefixes up to the target
+ *   for unidirectional `"prefix"` models).
  * - `"copies"`: whole sequences whose positions are all (or mostly)
  *   targets; the masked copies share their first layer.
  * - `"streams"`: whole sequences, every target at once, for unidirectional
  *   `"causal"` models (two streams, as in XLNet).
  *
- * Copies and streams pack sequences of any lengths one after another (the
- * fused attention kernels take them so; the tfjs operations compute one
- * length at a time), so a step of whole sequences is one batch.
+ * Rows, copies and streams pack rows or sequences of any lengths one after
+ * another (the fused attention kernels take them so; the tfjs operations
+ * compute one length at a time), so a step is one batch per layout.
  *
  * {@link planEpochs} draws the training steps, {@link planEvaluation} groups
  * examples for evaluation; both split batches too big for memory into chunks
@@ -33,6 +33,7 @@ import {
   type Layout,
   listExamples,
   type PaddedBatch,
+  type RowsBatch,
   type Sequences,
   type SequencesBatch,
 } from "./data.ts";
@@ -45,7 +46,7 @@ import type { Tensor } from "./shapes.ts";
 export interface BatchPlan {
   /** The layout. */
   readonly layout: Layout;
-  /** Tokens per row (`"rows"`), or of the longest sequence (`"copies"`, `"streams"`); unused for `"padded"`. */
+  /** Tokens of the longest row (`"rows"`) or sequence (`"copies"`, `"streams"`); unused for `"padded"`. */
   readonly length: number;
   /** The examples, `[sequence, position]`, in the order of the batch's outputs. */
   readonly examples: readonly Example[];
@@ -220,31 +221,49 @@ export function batchTensors(model: Model, data: Sequences, plan: BatchPlan): Ba
   if (plan.layout === "copies" || plan.layout === "streams") {
     return packedSequences(data, plan.layout, plan.examples);
   }
-  // Rows: one row per example, all of one length.
-  const T = plan.length;
-  const { examples } = plan;
-  const E = examples.length;
+  return packedRows(model, data, plan.examples);
+}
+
+/**
+ * The rows layout's tensors: one row per example (its whole sequence for
+ * bidirectional models, the prefix up to its target for unidirectional
+ * ones), packed one after another in one row.
+ */
+function packedRows(model: Model, data: Sequences, examples: readonly Example[]): RowsBatch {
   const withValues = data.values !== undefined, withLags = data.lags !== undefined;
-  const items = new Int32Array(E * T), values = new Float32Array(withValues ? E * T : 0);
-  const lags = new Int32Array(withLags ? E * T : 0);
-  const m = new Float32Array(E * T);
+  const prefix = model.kind === "efa" && model.config.direction === "unidirectional";
+  const lengths = examples.map(([s, pos]) => prefix ? pos + 1 : data.items[s]!.length);
+  const total = lengths.reduce((sum, n) => sum + n, 0);
+  const items = new Int32Array(total), positions = new Int32Array(total);
+  const values = new Float32Array(withValues ? total : 0),
+    lags = new Int32Array(withLags ? total : 0);
+  const mask = new Float32Array(total), target = new Int32Array(examples.length);
+  let o = 0;
   examples.forEach(([s, pos], r) => {
-    const seq = data.items[s]!, vs = data.values?.[s], ls = data.lags?.[s];
-    for (let j = 0; j < T; j++) {
-      items[r * T + j] = seq[j]!;
-      if (withValues) values[r * T + j] = vs![j]!;
-      if (withLags) lags[r * T + j] = ls![j]!;
+    const seq = data.items[s]!, vs = data.values?.[s], ls = data.lags?.[s], n = lengths[r]!;
+    for (let j = 0; j < n; j++) {
+      items[o + j] = seq[j]!;
+      positions[o + j] = j;
+      if (withValues) values[o + j] = vs![j]!;
+      if (withLags) lags[o + j] = ls![j]!;
     }
-    m[r * T + pos] = 1;
+    mask[o + pos] = 1;
+    target[r] = o + pos;
+    o += n;
   });
-  const float = tf.tensor2d(m, [E, T]) as Tensor<"batch time">;
+  const row = (x: Int32Array | Float32Array, dtype: "int32" | "float32"): Tensor<"batch time"> =>
+    tf.tensor2d(x, [1, total], dtype) as Tensor<"batch time">;
+  const float = row(mask, "float32");
   return {
     layout: "rows",
-    items: tf.tensor2d(items, [E, T], "int32") as Tensor<"batch time">,
-    values: withValues ? tf.tensor2d(values, [E, T], "float32") as Tensor<"batch time"> : undefined,
-    lags: withLags ? tf.tensor2d(lags, [E, T], "int32") as Tensor<"batch time"> : undefined,
-    labels: labelsOf(data, examples, withValues),
+    items: row(items, "int32"),
+    values: withValues ? row(values, "float32") : undefined,
+    lags: withLags ? row(lags, "int32") : undefined,
+    positions: row(positions, "int32"),
+    lengths,
     maskAt: { bool: tf.cast(float, "bool") as Tensor<"batch time">, float },
+    target: tf.tensor1d(target, "int32") as Tensor<"example">,
+    labels: labelsOf(data, examples, withValues),
   };
 }
 
@@ -380,11 +399,12 @@ export function planEvaluation(
       }
     }
   });
-  for (const n of [...rows.keys()].sort((a, b) => a - b)) {
-    const group = rows.get(n)!;
-    for (let i = 0; i < group.length; i += batchSize) {
-      batches.push({ layout: "rows", length: n, examples: group.slice(i, i + batchSize) });
-    }
+  // Rows shortest first, rows of any lengths packed together.
+  const sortedRows = [...rows.keys()].sort((a, b) => a - b)
+    .flatMap((n) => rows.get(n)!.map((e) => [n, e] as const));
+  for (let i = 0; i < sortedRows.length; i += batchSize) {
+    const part = sortedRows.slice(i, i + batchSize);
+    batches.push({ layout: "rows", length: part.at(-1)![0], examples: part.map(([, e]) => e) });
   }
   // Shortest first, sequences of any lengths packed together.
   let examples: Example[] = [], longest = 0;
@@ -438,8 +458,8 @@ export interface TrainingStep {
  * a uniformly drawn set of examples, as the notebooks' shuffled batches do:
  * in the padded layout, consecutive slices of the examples shuffled anew
  * every epoch; otherwise whole sequences where they are computed whole, and
- * single examples elsewhere: whole sequences packed into one batch, rows
- * grouped into batches of one length. (Steps of one length
+ * single examples elsewhere, whole sequences and rows each packed into one
+ * batch. (Steps of one length
  * only, the batches of {@link planEvaluation}, train measurably slower per
  * epoch: on MovieLens experiment 1 their validation loss after 20 epochs was
  * 3.756 against the notebooks' 3.691; mixed steps: 3.693.)
@@ -534,8 +554,8 @@ function planSteps(
         const n = data.items[s]!.length;
         const layout: Layout = u.whole ? "copies" : "rows";
         const length = u.whole || bidirectional ? n : pos + 1;
-        // Copies pack sequences of any lengths into one batch; rows are of one length.
-        const key = u.whole ? "copies" : `rows:${length}`;
+        // Copies and rows pack sequences or rows of any lengths into one batch each.
+        const key = layout;
         const b = groups.get(key) ??
           groups.set(key, { layout, length, examples: [] }).get(key)!;
         b.length = Math.max(b.length, length);
@@ -597,25 +617,23 @@ export function chunked(
     const perExample = T * (H * T + 3 * H * model.config.keyDim);
     return split(Math.max(1, Math.floor(maxElements / perExample)));
   }
-  const n = batch.length, width = widest(model);
-  if (batch.layout === "rows") {
-    return split(Math.max(1, Math.floor(maxElements / (n * (H * n + width)))));
-  }
-  // Whole sequences, packed: each costs its own length's elements.
-  const cost = (s: number): number => {
-    const m = data.items[s]!.length;
-    return batch.layout === "copies" ? m * m * (H * m + width) : m * (H * m + width);
-  };
+  // Rows and whole sequences are packed: each costs its own length's elements.
+  const width = widest(model);
+  const prefix = model.config.direction === "unidirectional";
+  const lengthOf = ([s, pos]: Example): number =>
+    batch.layout === "rows" && prefix ? pos + 1 : data.items[s]!.length;
+  const cost = (m: number): number =>
+    batch.layout === "copies" ? m * m * (H * m + width) : m * (H * m + width);
   const chunks: BatchPlan[] = [];
   let current: Example[] = [];
   let elements = 0, last = -1;
   const push = (): void => {
-    const length = Math.max(...current.map(([s]) => data.items[s]!.length));
-    chunks.push({ ...batch, length, examples: current });
+    chunks.push({ ...batch, length: Math.max(...current.map(lengthOf)), examples: current });
   };
   for (const e of batch.examples) {
-    if (e[0] !== last) {
-      const c = cost(e[0]);
+    // A unit: one example (rows) or one whole sequence (copies, streams).
+    if (batch.layout === "rows" || e[0] !== last) {
+      const c = cost(lengthOf(e));
       if (current.length > 0 && elements + c > maxElements) {
         push();
         current = [];

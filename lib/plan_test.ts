@@ -92,7 +92,7 @@ Deno.test("every layout gives the padded layout's losses and gradients for every
   }
 });
 
-Deno.test("planEvaluation() covers every example once: rows of one length, whole sequences packed", () => {
+Deno.test("planEvaluation() covers every example once: rows and whole sequences packed", () => {
   for (const [name, overrides] of Object.entries(CONFIGS)) {
     const model = createEfa(efaConfig(overrides), { seed: 1 });
     const data = randomData(name, new SeedStream(5));
@@ -102,9 +102,10 @@ Deno.test("planEvaluation() covers every example once: rows of one length, whole
     for (const b of batches) {
       const lengths = b.examples.map(([s]) => data.items[s]!.length);
       if (b.layout === "rows") {
-        b.examples.forEach(([, pos], e) =>
-          assert.equal(b.length, model.config.direction === "unidirectional" ? pos + 1 : lengths[e])
+        const rowLengths = b.examples.map(([, pos], e) =>
+          model.config.direction === "unidirectional" ? pos + 1 : lengths[e]!
         );
+        assert.equal(b.length, Math.max(...rowLengths));
         assert.ok(b.examples.length <= 5);
       } else {
         // Whole sequences of any lengths: the batch's length is its longest; a batch over 5 examples is one sequence.
@@ -202,13 +203,11 @@ Deno.test("planEpochs() draws every example once per epoch, steps mixing lengths
             ? pos + 1
             : data.items[s]!.length
         );
-        // Two streams pad to the longest sequence; the other modes hold one length.
-        if (b.layout === "streams") assert.equal(b.length, Math.max(...lengths));
-        else {assert.ok(
-            lengths.every((n) => n === b.length),
-            `${name}: ${b.layout} batch mixes lengths`,
-          );}
+        // Every layout packs rows or sequences of any lengths; a batch's length is its longest.
+        assert.equal(b.length, Math.max(...lengths), `${name}: ${b.layout} batch length`);
       }
+      // One batch per layout in a step (none here is big enough to need memory chunks).
+      assert.equal(new Set(step.map((b) => b.layout)).size, step.length, `${name}: a layout twice`);
     }
     // Steps mix lengths (what makes them train like the notebooks' shuffled batches); the
     // spatial data have one length.

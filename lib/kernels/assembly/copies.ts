@@ -179,10 +179,12 @@ export function copiesBackward(
 }
 
 // The last layer of the masked copies runs at each copy's masked position
-// only: one query per copy i and head h, keys and values from every token j
-// of copy i. Packed as above: q and out [sum n, HK] (copy i of sequence s at
-// row o_s + i); k, v [sum n^2, HK] (copy i, token j at row c_s + i n_s + j);
-// weights [sum n^2, H]-sized, copy (s, i) at H (c_s + i n_s) as [H, n(j)].
+// only: one query per copy and head, keys and values from every token of
+// the copy; the rows layout's last layer likewise, one query per row. So
+// query c has its own run of n_c keys (the int32 `lengths`, one per query),
+// the keys of query c starting at row k_c = sum_{d<c} n_d. Layouts
+// (float32): q and out [Q, HK]; k, v [sum n, HK]; weights, query c at
+// H k_c as [H, n_c].
 
 /** The forward pass of the one-query attention: writes out and the weights. */
 export function targetForward(
@@ -190,7 +192,7 @@ export function targetForward(
   k: usize,
   v: usize,
   lengths: usize,
-  S: i32,
+  Q: i32,
   out: usize,
   weights: usize,
   H: i32,
@@ -199,38 +201,34 @@ export function targetForward(
 ): void {
   const HK = H * K;
   const token = <usize>HK << 2;
-  let o = 0, c = 0;
-  for (let s = 0; s < S; s++) {
-    const n = load<i32>(lengths + (<usize>s << 2));
-    for (let i = 0; i < n; i++) {
-      const rows = <usize>(c + i * n) * token;
-      const keys = k + rows, values = v + rows;
-      for (let h = 0; h < H; h++) {
-        const head = <usize>(h * K) << 2;
-        const qc = q + <usize>(o + i) * token + head, y = out + <usize>(o + i) * token + head;
-        const w = at(weights, H * (c + i * n) + h * n);
-        let max = -Infinity as f32;
-        for (let j = 0; j < n; j++) {
-          const z: f32 = dot(qc, keys + <usize>j * token + head, K) * scale;
-          store<f32>(at(w, j), z);
-          max = Mathf.max(max, z);
-        }
-        let sum: f32 = 0;
-        for (let j = 0; j < n; j++) {
-          const e = Mathf.exp(load<f32>(at(w, j)) - max);
-          store<f32>(at(w, j), e);
-          sum += e;
-        }
-        memory.fill(y, 0, <usize>K << 2);
-        for (let j = 0; j < n; j++) {
-          const wj: f32 = load<f32>(at(w, j)) / sum;
-          store<f32>(at(w, j), wj);
-          axpy(y, wj, values + <usize>j * token + head, K);
-        }
+  let c = 0;
+  for (let r = 0; r < Q; r++) {
+    const n = load<i32>(lengths + (<usize>r << 2));
+    const keys = k + <usize>c * token, values = v + <usize>c * token;
+    for (let h = 0; h < H; h++) {
+      const head = <usize>(h * K) << 2;
+      const qc = q + <usize>r * token + head, y = out + <usize>r * token + head;
+      const w = at(weights, H * c + h * n);
+      let max = -Infinity as f32;
+      for (let j = 0; j < n; j++) {
+        const z: f32 = dot(qc, keys + <usize>j * token + head, K) * scale;
+        store<f32>(at(w, j), z);
+        max = Mathf.max(max, z);
+      }
+      let sum: f32 = 0;
+      for (let j = 0; j < n; j++) {
+        const e = Mathf.exp(load<f32>(at(w, j)) - max);
+        store<f32>(at(w, j), e);
+        sum += e;
+      }
+      memory.fill(y, 0, <usize>K << 2);
+      for (let j = 0; j < n; j++) {
+        const wj: f32 = load<f32>(at(w, j)) / sum;
+        store<f32>(at(w, j), wj);
+        axpy(y, wj, values + <usize>j * token + head, K);
       }
     }
-    o += n;
-    c += n * n;
+    c += n;
   }
 }
 
@@ -240,7 +238,7 @@ export function targetBackward(
   k: usize,
   v: usize,
   lengths: usize,
-  S: i32,
+  Q: i32,
   g: usize,
   weights: usize,
   dq: usize,
@@ -252,37 +250,32 @@ export function targetBackward(
 ): void {
   const HK = H * K;
   const token = <usize>HK << 2;
-  let total = 0;
-  for (let s = 0; s < S; s++) total += load<i32>(lengths + (<usize>s << 2));
-  memory.fill(dq, 0, <usize>total * token);
-  let o = 0, c = 0;
-  for (let s = 0; s < S; s++) {
-    const n = load<i32>(lengths + (<usize>s << 2));
-    for (let i = 0; i < n; i++) {
-      const rows = <usize>(c + i * n) * token;
-      for (let h = 0; h < H; h++) {
-        const head = <usize>(h * K) << 2;
-        const qc = q + <usize>(o + i) * token + head, gc = g + <usize>(o + i) * token + head;
-        const dqc = dq + <usize>(o + i) * token + head;
-        const w = at(weights, H * (c + i * n) + h * n);
-        let r: f32 = 0;
-        for (let j = 0; j < n; j++) {
-          r += load<f32>(at(w, j)) * dot(gc, v + rows + <usize>j * token + head, K);
-        }
-        for (let j = 0; j < n; j++) {
-          const at_j = rows + <usize>j * token + head;
-          const wj = load<f32>(at(w, j));
-          const ds: f32 = wj * (dot(gc, v + at_j, K) - r) * scale;
-          axpy(dqc, ds, k + at_j, K);
-          // dk_j = ds q, dv_j = w_j g: written, not accumulated (each slot once).
-          memory.fill(dk + at_j, 0, <usize>K << 2);
-          axpy(dk + at_j, ds, qc, K);
-          memory.fill(dv + at_j, 0, <usize>K << 2);
-          axpy(dv + at_j, wj, gc, K);
-        }
+  memory.fill(dq, 0, <usize>Q * token);
+  let c = 0;
+  for (let r = 0; r < Q; r++) {
+    const n = load<i32>(lengths + (<usize>r << 2));
+    const rows = <usize>c * token;
+    for (let h = 0; h < H; h++) {
+      const head = <usize>(h * K) << 2;
+      const qc = q + <usize>r * token + head, gc = g + <usize>r * token + head;
+      const dqc = dq + <usize>r * token + head;
+      const w = at(weights, H * c + h * n);
+      let rw: f32 = 0;
+      for (let j = 0; j < n; j++) {
+        rw += load<f32>(at(w, j)) * dot(gc, v + rows + <usize>j * token + head, K);
+      }
+      for (let j = 0; j < n; j++) {
+        const at_j = rows + <usize>j * token + head;
+        const wj = load<f32>(at(w, j));
+        const ds: f32 = wj * (dot(gc, v + at_j, K) - rw) * scale;
+        axpy(dqc, ds, k + at_j, K);
+        // dk_j = ds q, dv_j = w_j g: written, not accumulated (each slot once).
+        memory.fill(dk + at_j, 0, <usize>K << 2);
+        axpy(dk + at_j, ds, qc, K);
+        memory.fill(dv + at_j, 0, <usize>K << 2);
+        axpy(dv + at_j, wj, gc, K);
       }
     }
-    o += n;
-    c += n * n;
+    c += n;
   }
 }

@@ -2,13 +2,15 @@
 // attention of the two streams (`lib/_whole_sequences.ts`), forward and
 // backward, each one call for a whole batch of sequences.
 //
-// Query i of head h attends to the context's keys and values at j < i and,
-// at j = i, to a key and value of its own:
+// Query i of head h attends to the context's keys and values at j < i
+// (causal) or at every j != i (not causal) and, at j = i, to a key and value
+// of its own:
 //
-//   z_ij = scale q_i . k'_j   w_i = softmax_{j <= i}(z_i)   o_i = sum_{j <= i} w_ij v'_j
+//   z_ij = scale q_i . k'_j   w_i = softmax_j(z_i)   o_i = sum_j w_ij v'_j
 //
-// with k'_j, v'_j the context's for j < i and the query row's own (kd_i,
-// vd_i) for j = i. The query stream passes its projections as the queries
+// with k'_j, v'_j the context's for j != i and the query row's own (kd_i,
+// vd_i) for j = i. Not causal and with the queries as the context, this is
+// plain self-attention within each sequence (the rows layout's layers). The query stream passes its projections as the queries
 // and the content stream's as the context; the content stream passes its own
 // projections as both, so that the diagonal is its own key and value and
 // this is plain causal self-attention.
@@ -41,6 +43,7 @@ export function streamsForward(
   kOff: i32,
   vOff: i32,
   scale: f32,
+  causal: i32,
 ): void {
   const HK = H * K;
   const qRow = <usize>qStride << 2, cRow = <usize>cStride << 2;
@@ -54,32 +57,28 @@ export function streamsForward(
       for (let i = 0; i < n; i++) {
         const qi = qBase + <usize>i * qRow;
         const w = at(weights, wOff + (h * n + i) * n);
+        const end = causal ? i + 1 : n;
         let max = -Infinity as f32;
-        for (let j = 0; j < i; j++) {
-          const z: f32 = dot(qi, at(cBase + <usize>j * cRow, kOff), K) * scale;
+        for (let j = 0; j < end; j++) {
+          const kj = j == i ? at(qi, kdOff) : at(cBase + <usize>j * cRow, kOff);
+          const z: f32 = dot(qi, kj, K) * scale;
           store<f32>(at(w, j), z);
           max = Mathf.max(max, z);
         }
-        const zi: f32 = dot(qi, at(qi, kdOff), K) * scale;
-        store<f32>(at(w, i), zi);
-        max = Mathf.max(max, zi);
         let sum: f32 = 0;
-        for (let j = 0; j <= i; j++) {
+        for (let j = 0; j < end; j++) {
           const e = Mathf.exp(load<f32>(at(w, j)) - max);
           store<f32>(at(w, j), e);
           sum += e;
         }
         const y = out + (<usize>((o + i) * HK) << 2) + head;
         memory.fill(y, 0, <usize>K << 2);
-        for (let j = 0; j < i; j++) {
+        for (let j = 0; j < end; j++) {
           const wj: f32 = load<f32>(at(w, j)) / sum;
           store<f32>(at(w, j), wj);
-          axpy(y, wj, at(cBase + <usize>j * cRow, vOff), K);
+          axpy(y, wj, j == i ? at(qi, vdOff) : at(cBase + <usize>j * cRow, vOff), K);
         }
-        const wi: f32 = load<f32>(at(w, i)) / sum;
-        store<f32>(at(w, i), wi);
-        axpy(y, wi, at(qi, vdOff), K);
-        memory.fill(at(w, i + 1), 0, <usize>(n - i - 1) << 2);
+        memory.fill(at(w, end), 0, <usize>(n - end) << 2);
       }
     }
     o += n;
@@ -112,6 +111,7 @@ export function streamsBackward(
   kOff: i32,
   vOff: i32,
   scale: f32,
+  causal: i32,
 ): void {
   const HK = H * K;
   const qRow = <usize>qStride << 2, cRow = <usize>cStride << 2;
@@ -133,27 +133,28 @@ export function streamsBackward(
         const qi = qBase + <usize>i * qRow, dqi = dqBase + <usize>i * qRow;
         const gi = g + (<usize>((o + i) * HK) << 2) + head;
         const w = at(weights, wOff + (h * n + i) * n);
+        const end = causal ? i + 1 : n;
         let r: f32 = 0;
-        for (let j = 0; j < i; j++) {
-          const aj = dot(gi, at(cBase + <usize>j * cRow, vOff), K);
+        for (let j = 0; j < end; j++) {
+          const vj = j == i ? at(qi, vdOff) : at(cBase + <usize>j * cRow, vOff);
+          const aj = dot(gi, vj, K);
           store<f32>(at(a, j), aj);
           r += load<f32>(at(w, j)) * aj;
         }
-        const ai = dot(gi, at(qi, vdOff), K);
-        r += load<f32>(at(w, i)) * ai;
-        for (let j = 0; j < i; j++) {
+        for (let j = 0; j < end; j++) {
           const wj = load<f32>(at(w, j));
           const ds: f32 = wj * (load<f32>(at(a, j)) - r) * scale;
-          const cj = cBase + <usize>j * cRow, dcj = dcBase + <usize>j * cRow;
-          axpy(dqi, ds, at(cj, kOff), K); // dq_i += ds k_j
-          axpy(at(dcj, kOff), ds, qi, K); // dk_j += ds q_i
-          axpy(at(dcj, vOff), wj, gi, K); // dv_j += w_ij g_i
+          if (j == i) {
+            axpy(dqi, ds, at(qi, kdOff), K); // dq_i += ds kd_i
+            axpy(at(dqi, kdOff), ds, qi, K); // dkd_i += ds q_i
+            axpy(at(dqi, vdOff), wj, gi, K); // dvd_i += w_ii g_i
+          } else {
+            const cj = cBase + <usize>j * cRow, dcj = dcBase + <usize>j * cRow;
+            axpy(dqi, ds, at(cj, kOff), K); // dq_i += ds k_j
+            axpy(at(dcj, kOff), ds, qi, K); // dk_j += ds q_i
+            axpy(at(dcj, vOff), wj, gi, K); // dv_j += w_ij g_i
+          }
         }
-        const wi = load<f32>(at(w, i));
-        const dsi: f32 = wi * (ai - r) * scale;
-        axpy(dqi, dsi, at(qi, kdOff), K); // dq_i += ds kd_i
-        axpy(at(dqi, kdOff), dsi, qi, K); // dkd_i += ds q_i
-        axpy(at(dqi, vdOff), wi, gi, K); // dvd_i += w_ii g_i
       }
     }
     o += n;
