@@ -9,8 +9,9 @@
  *   deno task profile [--config=instacart_bidir] [--sequences=600] [--warmups=2] [--top=15]
  *
  * Configurations: instacart_bidir, instacart_unidir, movielens_exp2,
- * movielens_exp2_bidir. Steps are `train()`'s (`planEpochs`, batch 256,
- * Adam), on the first `--sequences` fit sequences, after `--warmups` epochs
+ * movielens_exp2_bidir, temperature_4_layers, temperature_lag2. Steps are
+ * `train()`'s (`planEpochs`, the paper's batch size and draw, Adam), on the
+ * first `--sequences` fit sequences (days, for temperature), after `--warmups` epochs
  * of the same steps (the first epoch of a process runs slower: JIT, memory).
  *
  * @module
@@ -23,13 +24,20 @@ import {
   disposeModel,
   efaConfig,
   type EfaConfigInput,
+  type EfaModel,
   SeedStream,
+  type Sequences,
 } from "../mod.ts";
 import { Adam } from "../lib/adam.ts";
 import { planEpochs } from "../lib/plan.ts";
 import { batchLoss } from "../lib/train.ts";
-import { loadDataset } from "../data/load.ts";
-import { INSTACART_EFA, movielensExp2Efa } from "./paper_models.ts";
+import { loadDataset, loadTemperature } from "../data/load.ts";
+import {
+  INSTACART_EFA,
+  movielensExp2Efa,
+  TEMPERATURE_TRAINING,
+  temperatureEfa,
+} from "./paper_models.ts";
 import { subset } from "./_harness.ts";
 
 const { values: args } = parseArgs({
@@ -40,14 +48,45 @@ const { values: args } = parseArgs({
     top: { type: "string", default: "15" },
   },
 });
-const CONFIGS: Record<string, [EfaConfigInput, "instacart" | "movielens_exp2"]> = {
-  instacart_bidir: [{ ...INSTACART_EFA, direction: "bidirectional" }, "instacart"],
-  instacart_unidir: [{ ...INSTACART_EFA, direction: "unidirectional" }, "instacart"],
-  movielens_exp2: [{ ...movielensExp2Efa("v1"), direction: "unidirectional" }, "movielens_exp2"],
-  movielens_exp2_bidir: [
+/** A configuration: the model and its data, the batch size and what a step draws, as the paper trains it. */
+interface Profiled {
+  readonly load: () => Promise<{ model: EfaModel; data: Sequences }>;
+  readonly batchSize: number;
+  readonly draw: "sequences" | "examples";
+}
+const fromDataset = (config: EfaConfigInput, name: "instacart" | "movielens_exp2"): Profiled => ({
+  load: async () => ({
+    model: createEfa(efaConfig(config), { seed: 1 }),
+    data: (await loadDataset(name)).fit,
+  }),
+  batchSize: 256,
+  draw: "sequences",
+});
+const temperature = (lag: 0 | 2): Profiled => ({
+  load: async () => {
+    const d = await loadTemperature(lag);
+    const training = lag > 0 ? TEMPERATURE_TRAINING.lag : TEMPERATURE_TRAINING.noLag;
+    return {
+      model: temperatureEfa(4, lag, d.itemFeatures, training).create(1) as EfaModel,
+      data: d.fit,
+    };
+  },
+  batchSize: lag > 0 ? 128 : 10_000,
+  draw: lag > 0 ? "examples" : "sequences",
+});
+const CONFIGS: Record<string, Profiled> = {
+  instacart_bidir: fromDataset({ ...INSTACART_EFA, direction: "bidirectional" }, "instacart"),
+  instacart_unidir: fromDataset({ ...INSTACART_EFA, direction: "unidirectional" }, "instacart"),
+  movielens_exp2: fromDataset(
+    { ...movielensExp2Efa("v1"), direction: "unidirectional" },
+    "movielens_exp2",
+  ),
+  movielens_exp2_bidir: fromDataset(
     { ...movielensExp2Efa("v1"), direction: "bidirectional" },
     "movielens_exp2",
-  ],
+  ),
+  temperature_4_layers: temperature(0),
+  temperature_lag2: temperature(2),
 };
 const chosen = CONFIGS[args.config];
 if (chosen === undefined) {
@@ -69,12 +108,16 @@ const [sequences, warmups, top] = [
   count("warmups", args.warmups),
   count("top", args.top),
 ];
-const [config, dataset] = chosen;
-const data = subset((await loadDataset(dataset)).fit, sequences);
-const model = createEfa(efaConfig(config), { seed: 1 });
+const loaded = await chosen.load();
+const { model } = loaded;
+const data = subset(loaded.data, sequences);
 const adam = new Adam(Object.values(model.params), { learningRate: 1e-4 });
-const chunks = [...planEpochs(model, data, { batchSize: 256, rng: new SeedStream(1) }).next().value]
-  .flatMap((step) => step.chunks);
+const plan = planEpochs(model, data, {
+  batchSize: chosen.batchSize,
+  rng: new SeedStream(1),
+  draw: chosen.draw,
+});
+const chunks = [...plan.next().value].flatMap((step) => step.chunks);
 const step = (i: number): void => {
   adam.step(() => batchLoss(model, data, chunks[i]!));
 };

@@ -33,6 +33,7 @@ type StreamsForwardExport = (
   context: number,
   out: number,
   weights: number,
+  scratch: number,
   ...shapeStridesScale: number[]
 ) => void;
 type StreamsBackwardExport = (
@@ -494,12 +495,14 @@ function streamsKernel(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
   const out = backend.makeOutput([sizes.tokens, H * K], "float32");
   const weights = backend.makeOutput([H * sizes.copies], "float32");
   if (lengths.length === 0) return [out, weights];
-  withLengths(backend, lengths, 0, (at) =>
+  const n4 = (sizes.longest + 3) & ~3;
+  withLengths(backend, lengths, K * n4 + n4, (at, scratch) =>
     wasm!.streamsForward(
       offsetOf(backend, queries!),
       offsetOf(backend, context ?? queries!),
       offsetOf(backend, out),
       offsetOf(backend, weights),
+      scratch,
       at,
       lengths.length,
       H,
@@ -523,7 +526,8 @@ function streamsGradKernel(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] 
   const dContext = context === undefined ? dQueries : backend.makeOutput(context.shape, "float32");
   const outs = context === undefined ? [dQueries] : [dQueries, dContext];
   if (lengths.length === 0) return outs;
-  withLengths(backend, lengths, sizes.longest, (at, scratch) =>
+  const n4 = (sizes.longest + 3) & ~3;
+  withLengths(backend, lengths, K * n4 + n4, (at, scratch) =>
     wasm!.streamsBackward(
       offsetOf(backend, queries!),
       offsetOf(backend, context ?? queries!),

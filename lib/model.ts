@@ -763,6 +763,9 @@ export function encode(
   return { hidden: x, attention };
 }
 
+/** The longest rows of one length that the rows layout computes with the fused kernels. */
+const FUSED_ROWS_MAX_LENGTH = 64;
+
 /**
  * The encoder on packed rows (the `"rows"` layout): tokens `[N, W]` of rows
  * of any lengths one after another; returns the last layer at each row's
@@ -773,7 +776,12 @@ export function encode(
 function encodeRows(model: EfaModel, x: TfTensor, batch: RowsBatch): TfTensor {
   const { layers: L, heads: H, keyDim: K } = model.config;
   const W = x.shape[1]!;
-  if (!fastKernelsActive() || K % 4 !== 0) {
+  // Long rows all of one length have nothing to pack, and there tfjs's batched products (the
+  // package's BatchMatMul) beat the fused kernel: 119 against 136 ms per temperature lag-2 step
+  // (rows of 132 tokens), while at 44 tokens the fused kernel is ahead (deno task profile).
+  const oneLongLength = batch.lengths.every((n) => n === batch.lengths[0]) &&
+    batch.lengths[0]! > FUSED_ROWS_MAX_LENGTH;
+  if (!fastKernelsActive() || K % 4 !== 0 || oneLongLength) {
     const mask = tf.reshape(batch.maskAt.float, [-1, 1]); // [N, 1]
     return byLength(
       [x, mask],
