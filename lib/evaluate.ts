@@ -18,8 +18,8 @@ export interface EvaluateOptions {
   /** Predictions per forward pass (default 1024). */
   readonly batchSize?: number;
   /**
-   * `"auto"` (default for EFA models): equal-length rows, masked copies or
-   * two streams (see `planEvaluation`); `"padded"`: one padded row per
+   * `"auto"` (default for EFA models): packed rows, masked copies or two
+   * streams (see `planEvaluation`); `"padded"`: one padded row per
    * example. Both give the same numbers up to float32 rounding; FM baselines
    * always use `"padded"`.
    */

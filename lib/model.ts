@@ -872,7 +872,7 @@ function attentionBias(model: EfaModel, batch: PaddedBatch): TfTensor {
 
 /**
  * The forward pass of EFA on a padded batch (one row per example, the
- * notebooks' layout, see `makeBatch`) or on equal-length rows (the `"rows"`
+ * notebooks' layout, see `makeBatch`) or on packed rows (the `"rows"`
  * layout of the training plan): the natural parameters of each row's masked
  * observation. Masked copies and two streams are `forward`'s (`_whole_sequences.ts`).
  *

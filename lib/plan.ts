@@ -346,8 +346,8 @@ export interface EvaluationPlanOptions {
 
 /**
  * Groups every example of a data set into batches for evaluation: padded
- * rows in data order, or rows of one length and whole sequences of one
- * length, chunked for memory.
+ * rows in data order, or packed rows and packed whole sequences, shortest
+ * first, chunked for memory.
  *
  * @param model The model (FM baselines always use the padded layout).
  * @param data The sequences.
