@@ -8,7 +8,7 @@
  *
  *   deno task profile [--config=instacart_bidir] [--sequences=600] [--warmups=2] [--top=15]
  *
- * Configurations: instacart_bidir, instacart_unidir, movielens_exp2,
+ * Configurations: synthetic (its bidirectional EFA), instacart_bidir, instacart_unidir, movielens_exp2,
  * movielens_exp2_bidir, temperature_4_layers, temperature_lag2. Steps are
  * `train()`'s (`planEpochs`, the paper's batch size and draw, Adam), on the
  * first `--sequences` fit sequences (days, for temperature), after `--warmups` epochs
@@ -35,6 +35,7 @@ import { loadDataset, loadTemperature } from "../data/load.ts";
 import {
   INSTACART_EFA,
   movielensExp2Efa,
+  syntheticModels,
   TEMPERATURE_TRAINING,
   temperatureEfa,
 } from "./paper_models.ts";
@@ -54,7 +55,10 @@ interface Profiled {
   readonly batchSize: number;
   readonly draw: "sequences" | "examples";
 }
-const fromDataset = (config: EfaConfigInput, name: "instacart" | "movielens_exp2"): Profiled => ({
+const fromDataset = (
+  config: EfaConfigInput,
+  name: "instacart" | "movielens_exp2" | "synthetic",
+): Profiled => ({
   load: async () => ({
     model: createEfa(efaConfig(config), { seed: 1 }),
     data: (await loadDataset(name)).fit,
@@ -74,7 +78,16 @@ const temperature = (lag: 0 | 2): Profiled => ({
   batchSize: lag > 0 ? 128 : 10_000,
   draw: lag > 0 ? "examples" : "sequences",
 });
+const synthetic = syntheticModels().find((m) => m.name === "efa_bidirectional")!;
 const CONFIGS: Record<string, Profiled> = {
+  synthetic: {
+    load: async () => ({
+      model: synthetic.create(1) as EfaModel,
+      data: (await loadDataset("synthetic")).fit,
+    }),
+    batchSize: 256,
+    draw: "sequences",
+  },
   instacart_bidir: fromDataset({ ...INSTACART_EFA, direction: "bidirectional" }, "instacart"),
   instacart_unidir: fromDataset({ ...INSTACART_EFA, direction: "unidirectional" }, "instacart"),
   movielens_exp2: fromDataset(
