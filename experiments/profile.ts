@@ -171,14 +171,14 @@ const info = backendInfo();
 console.log(
   `# deno task profile --config=${args.config}: ${info.backend} backend, package kernels ${
     info.fastKernels ? "on" : "off"
-  }, ${sequences} sequences, ${chunks.length} steps, timed after ${warmups} warm-up epochs`,
+  }, ${sequences} sequences, ${chunks.length} batches (an epoch of steps, a batch per layout in each), timed after ${warmups} warm-up epochs`,
 );
 const kernelMs = perKernel.reduce((sum, k) => sum + k.ms, 0);
 const calls = perKernel.reduce((sum, k) => sum + k.calls, 0);
 console.log(
   `step_ms=${stepMs.toFixed(2)} kernel_ms=${kernelMs.toFixed(2)} kernel_calls=${
     calls.toFixed(0)
-  } (means over the epoch's steps; step minus kernel time is dispatch and JavaScript)`,
+  } (means per batch; batch minus kernel time is dispatch and JavaScript)`,
 );
 for (const k of perKernel.toSorted((a, b) => b.ms - a.ms).slice(0, top)) {
   console.log(

@@ -95,11 +95,15 @@ export function installAttentionKernels(memory: WebAssembly.Memory): void {
   }
 }
 
-/** The shapes of a masked-copies attention call: H heads of K, the logits' scale, and the sequences' lengths. */
-interface CopiesAttrs {
+/** What every attention kernel takes: H heads of K, and the logits' scale. */
+export interface AttentionAttrs {
   readonly heads: number;
   readonly keyDim: number;
   readonly scale: number;
+}
+
+/** The shapes of a masked-copies attention call: as {@link AttentionAttrs}, and the sequences' lengths. */
+export interface CopiesAttrs extends AttentionAttrs {
   /** The lengths of the packed sequences, in order. */
   readonly lengths: readonly number[];
 }
@@ -262,11 +266,8 @@ function copiesGradKernel(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
   return [dp, dpm];
 }
 
-/** The shapes of a one-query attention call: H heads of K, the logits' scale, and each query's number of keys. */
-interface TargetAttrs {
-  readonly heads: number;
-  readonly keyDim: number;
-  readonly scale: number;
+/** The shapes of a one-query attention call: as {@link AttentionAttrs}, and each query's number of keys. */
+export interface TargetAttrs extends AttentionAttrs {
   /** How many keys each query has (its keys follow the previous query's), one per query. */
   readonly lengths: readonly number[];
 }
@@ -393,11 +394,8 @@ function targetGradKernel(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
   return [dq, dk, dv];
 }
 
-/** The shapes of a two-stream attention call: H heads of K, and where the context's keys and values lie. */
-interface StreamsAttrs {
-  readonly heads: number;
-  readonly keyDim: number;
-  readonly scale: number;
+/** The shapes of a two-stream attention call: as {@link AttentionAttrs}, where the context's keys and values lie, the lengths and causality. */
+export interface StreamsAttrs extends AttentionAttrs {
   /** Where the context's keys start in each of its rows (floats); ignored without a context. */
   readonly keyOffset: number;
   /** Where the context's values start in each of its rows (floats); ignored without a context. */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { backendInfo } from "./backend.ts";
-import { setFastKernels } from "./_kernels.ts";
+import { withOracle } from "../tests/_oracle.ts";
 import { STREAMS_KERNEL, streamsAttentionForward } from "./_attention_kernels.ts";
 import {
   clearLayoutCache,
@@ -13,16 +13,6 @@ import { copiesAttention, streamsAttention, targetAttention } from "./_fused_ops
 import type { TfTensor } from "./_types.ts";
 import { attend, batchAsHeads, headsAsBatch } from "./model.ts";
 import type { Tensor } from "./shapes.ts";
-
-/** Runs `f` with tfjs's own kernels, then restores the package's. */
-function withOracle<T>(f: () => T): T {
-  const before = setFastKernels(false);
-  try {
-    return f();
-  } finally {
-    setFastKernels(before);
-  }
-}
 
 /**
  * An op's value and the gradients of `sum(op(inputs) * R)` (R fixed, random)

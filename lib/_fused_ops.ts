@@ -17,52 +17,53 @@ import {
   targetAttentionBackward,
   targetAttentionForward,
 } from "./_attention_kernels.ts";
+import type {
+  AttentionAttrs,
+  CopiesAttrs,
+  StreamsAttrs as StreamsKernelAttrs,
+  TargetAttrs,
+} from "./_attention_kernels.ts";
 import type { TfTensor } from "./_types.ts";
 
-/** The shapes of a copies or target attention call: H heads of K, and the logits' scale. */
-export interface AttentionAttrs {
-  readonly heads: number;
-  readonly keyDim: number;
-  readonly scale: number;
-}
+export type { AttentionAttrs };
 
-/** The shapes of a packed copies or target call: as {@link AttentionAttrs}, and the sequences' lengths. */
-export interface PackedAttrs extends AttentionAttrs {
-  readonly lengths: readonly number[];
-}
+/** The attention of the two streams in tfjs operations takes these (no packing: one length at a time, always causal). */
+export type StreamsAttrs = Omit<StreamsKernelAttrs, "lengths" | "causal">;
 
-/** The shapes of a two-stream attention call, and where the context's keys and values lie in its rows. */
-export interface StreamsAttrs extends AttentionAttrs {
-  readonly keyOffset: number;
-  readonly valueOffset: number;
+/**
+ * A fused kernel as a differentiable op: `forward` returns the output and
+ * the softmax weights, which are saved with the inputs; `backward` gets
+ * them back with the output's gradient and returns one gradient per input.
+ */
+function fusedOp(
+  inputs: readonly TfTensor[],
+  forward: (xs: TfTensor[]) => [TfTensor, TfTensor],
+  backward: (xs: TfTensor[], dy: TfTensor, weights: TfTensor) => TfTensor[],
+): TfTensor {
+  const op = customGrad<TfTensor[]>((...args) => {
+    const save = args.pop() as tf.GradSaveFunc;
+    const xs = args as TfTensor[];
+    const [out, weights] = forward(xs);
+    save([...xs, weights]);
+    return {
+      value: out,
+      gradFunc: (dy, saved) => backward(saved.slice(0, -1), dy, saved.at(-1)!),
+    };
+  });
+  return op(...inputs);
 }
 
 /** The fused kernel's op: {@link streamsAttentionForward} with its gradient. */
 export function streamsAttention(
   projected: TfTensor,
   context: TfTensor | null,
-  attrs: StreamsAttrs & { readonly lengths: readonly number[]; readonly causal: boolean },
+  attrs: StreamsKernelAttrs,
 ): TfTensor {
-  if (context === null) {
-    const op = customGrad<[q: TfTensor]>((qs, save) => {
-      const [out, weights] = streamsAttentionForward(qs, null, attrs);
-      save([qs, weights]);
-      return {
-        value: out,
-        gradFunc: (dy, [a, w]) => streamsAttentionBackward(a!, null, dy, w!, attrs),
-      };
-    });
-    return op(projected);
-  }
-  const op = customGrad<[q: TfTensor, c: TfTensor]>((qs, cs, save) => {
-    const [out, weights] = streamsAttentionForward(qs, cs, attrs);
-    save([qs, cs, weights]);
-    return {
-      value: out,
-      gradFunc: (dy, [a, b, w]) => streamsAttentionBackward(a!, b!, dy, w!, attrs),
-    };
-  });
-  return op(projected, context);
+  return fusedOp(
+    context === null ? [projected] : [projected, context],
+    ([q, c]) => streamsAttentionForward(q!, c ?? null, attrs),
+    ([q, c], dy, w) => streamsAttentionBackward(q!, c ?? null, dy, w, attrs),
+  );
 }
 
 /**
@@ -115,17 +116,13 @@ export function byLength(
 export function copiesAttention(
   projected: TfTensor,
   projectedMasked: TfTensor,
-  attrs: PackedAttrs,
+  attrs: CopiesAttrs,
 ): TfTensor {
-  const op = customGrad<[p: TfTensor, pm: TfTensor]>((p, pm, save) => {
-    const [out, weights] = copiesAttentionForward(p, pm, attrs);
-    save([p, pm, weights]);
-    return {
-      value: out,
-      gradFunc: (dy, [ps, pms, ws]) => copiesAttentionBackward(ps!, pms!, dy, ws!, attrs),
-    };
-  });
-  return op(projected, projectedMasked);
+  return fusedOp(
+    [projected, projectedMasked],
+    ([p, pm]) => copiesAttentionForward(p!, pm!, attrs),
+    ([p, pm], dy, w) => copiesAttentionBackward(p!, pm!, dy, w, attrs),
+  );
 }
 
 /**
@@ -137,15 +134,11 @@ export function targetAttention(
   q: TfTensor,
   k: TfTensor,
   v: TfTensor,
-  attrs: PackedAttrs,
+  attrs: TargetAttrs,
 ): TfTensor {
-  const op = customGrad<[q: TfTensor, k: TfTensor, v: TfTensor]>((qs, ks, vs, save) => {
-    const [out, weights] = targetAttentionForward(qs, ks, vs, attrs);
-    save([qs, ks, vs, weights]);
-    return {
-      value: out,
-      gradFunc: (dy, [a, b, c, w]) => targetAttentionBackward(a!, b!, c!, dy, w!, attrs),
-    };
-  });
-  return op(q, k, v);
+  return fusedOp(
+    [q, k, v],
+    ([qs, ks, vs]) => targetAttentionForward(qs!, ks!, vs!, attrs),
+    ([qs, ks, vs], dy, w) => targetAttentionBackward(qs!, ks!, vs!, dy, w, attrs),
+  );
 }

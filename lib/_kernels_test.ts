@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { backendInfo } from "./backend.ts";
 import { fastKernelsActive, setFastKernels } from "./_kernels.ts";
+import { withOracle } from "../tests/_oracle.ts";
 import { CONFIGS, randomData } from "../tests/_model_configs.ts";
 import { clearLayoutCache } from "./_whole_sequences.ts";
 import { Adam } from "./adam.ts";
@@ -10,16 +11,6 @@ import { disposeModel } from "./objective.ts";
 import { planEpochs, planEvaluation } from "./plan.ts";
 import { SeedStream } from "./random.ts";
 import { batchLoss } from "./train.ts";
-
-/** Runs `f` with tfjs's own kernels (the oracle), then restores the package's. */
-function withOracle<T>(f: () => T): T {
-  const before = setFastKernels(false);
-  try {
-    return f();
-  } finally {
-    setFastKernels(before);
-  }
-}
 
 function sameBits(actual: Float32Array, expected: Float32Array): boolean {
   if (actual.length !== expected.length) return false;
