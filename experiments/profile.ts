@@ -6,13 +6,15 @@
  * warm-up epochs), and the kernels that take the most time. A tool for working on the kernels (`lib/kernels/`);
  * throughput against the PyTorch peer is `deno task bench`.
  *
- *   deno task profile [--config=instacart_bidir] [--sequences=600] [--warmups=2] [--top=15]
+ *   deno task profile [--config=instacart_bidir] [--sequences=600] [--warmups=2] [--top=15] [--shapes]
  *
  * Configurations: synthetic (its bidirectional EFA), instacart_bidir, instacart_unidir, movielens_exp2,
  * movielens_exp2_bidir, temperature_4_layers, temperature_lag2. Steps are
  * `train()`'s (`planEpochs`, the paper's batch size and draw, Adam), on the
  * first `--sequences` fit sequences (days, for temperature), after `--warmups` epochs
  * of the same steps (the first epoch of a process runs slower: JIT, memory).
+ * `--shapes` splits each kernel's time by its inputs' shapes (and a product's
+ * transposes, `tA`/`tB`), to see which products of a step are slow.
  *
  * @module
  */
@@ -47,6 +49,7 @@ const { values: args } = parseArgs({
     sequences: { type: "string", default: "600" },
     warmups: { type: "string", default: "2" },
     top: { type: "string", default: "15" },
+    shapes: { type: "boolean", default: false },
   },
 });
 /** A configuration: the model and its data, the batch size and what a step draws, as the paper trains it. */
@@ -131,11 +134,30 @@ const plan = planEpochs(model, data, {
   draw: chosen.draw,
 });
 const chunks = [...plan.next().value].flatMap((step) => step.chunks);
+// The optimiser's update timed on its own (it runs in place, outside tfjs's kernels).
+let adamMs = 0;
 const step = (i: number): void => {
-  adam.step(() => batchLoss(model, data, chunks[i]!));
+  const { value, grads } = tf.variableGrads(
+    () => batchLoss(model, data, chunks[i]!),
+    Object.values(model.params),
+  );
+  value.dataSync();
+  const start = performance.now();
+  adam.apply(Object.values(model.params).map((v) => grads[v.name]));
+  adamMs += performance.now() - start;
+  tf.dispose([value, ...Object.values(grads)]);
 };
+/** A kernel call's inputs' shapes and transposes, e.g. `[128,132,32]x[32,32] tB`. */
+function shapesOf(
+  { inputs, attrs }: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap },
+): string {
+  const shapes = Object.values(inputs).map((t) => `[${t!.shape.join(",")}]`).join("x");
+  const flags = [attrs?.transposeA ? "tA" : "", attrs?.transposeB ? "tB" : ""].filter(Boolean);
+  return [shapes, ...flags].join(" ");
+}
 // Time every kernel of the backend where it runs: each registered kernel function wrapped in a clock.
 let timing = false;
+const byShape = args.shapes;
 const stepKernels = new Map<string, { calls: number; ms: number }>();
 for (const kernel of tf.getKernelsForBackend(tf.getBackend())) {
   const original = kernel.kernelFunc;
@@ -146,16 +168,18 @@ for (const kernel of tf.getKernelsForBackend(tf.getBackend())) {
       if (!timing) return original(args);
       const start = performance.now();
       const out = original(args);
-      const entry = stepKernels.get(kernel.kernelName) ?? { calls: 0, ms: 0 };
+      const key = byShape ? `${kernel.kernelName} ${shapesOf(args)}` : kernel.kernelName;
+      const entry = stepKernels.get(key) ?? { calls: 0, ms: 0 };
       entry.calls++;
       entry.ms += performance.now() - start;
-      stepKernels.set(kernel.kernelName, entry);
+      stepKernels.set(key, entry);
       return out;
     },
   });
 }
 for (let i = 0; i < chunks.length * warmups; i++) step(i % chunks.length);
 timing = true;
+adamMs = 0;
 const start = performance.now();
 for (let i = 0; i < chunks.length; i++) step(i);
 const stepMs = (performance.now() - start) / chunks.length;
@@ -178,11 +202,13 @@ const calls = perKernel.reduce((sum, k) => sum + k.calls, 0);
 console.log(
   `step_ms=${stepMs.toFixed(2)} kernel_ms=${kernelMs.toFixed(2)} kernel_calls=${
     calls.toFixed(0)
-  } (means per batch; batch minus kernel time is dispatch and JavaScript)`,
+  } adam_ms=${
+    (adamMs / chunks.length).toFixed(2)
+  } (means per batch; batch minus kernel time is dispatch and JavaScript, Adam's update included)`,
 );
 for (const k of perKernel.toSorted((a, b) => b.ms - a.ms).slice(0, top)) {
   console.log(
-    `  ${k.name.padEnd(28)} ${k.ms.toFixed(3).padStart(7)} ms ${
+    `  ${k.name.padEnd(byShape ? 60 : 28)} ${k.ms.toFixed(3).padStart(7)} ms ${
       k.calls.toFixed(1).padStart(6)
     } calls`,
   );

@@ -22,10 +22,10 @@
  *   for every tensor it saves for a gradient (each input of a product, each
  *   output of a softmax...). Tensors are immutable, so ours shares the data,
  *   as tfjs's cpu backend and every reshape do.
- * - **EfaAdam** (the package's own kernel, no tfjs counterpart): one Adam
- *   update of every parameter in one pass (`kernels/assembly/adam.ts`),
- *   with the float32 operations of `lib/adam.ts`'s dozen tensor operations
- *   in their order, so the same bits; `lib/adam.ts` calls it when
+ * - **Adam** (no tfjs counterpart): one update of every parameter in place,
+ *   embedding tables' idle rows skipped (`_adam_kernels.ts`), with the
+ *   float32 operations of `lib/adam.ts`'s dozen tensor operations in their
+ *   order, so the same bits; `lib/adam.ts` calls it when
  *   {@link fastKernelsActive}.
  * - **Sum** over leading or middle axes (every bias gradient, every
  *   gradient of a broadcast): tfjs transposes the reduced axes to the end,
@@ -41,8 +41,8 @@ import * as tf from "@tensorflow/tfjs";
 import { WASM_BASE64 as BATCH_MATMUL_WASM } from "./kernels/_batch_matmul_wasm.ts";
 import { WASM_BASE64 as COPY_WASM } from "./kernels/_copy_wasm.ts";
 import { WASM_BASE64 as REDUCE_WASM } from "./kernels/_reduce_wasm.ts";
-import { WASM_BASE64 as ADAM_WASM } from "./kernels/_adam_wasm.ts";
 import { installAttentionKernels } from "./_attention_kernels.ts";
+import { installAdamKernels } from "./_adam_kernels.ts";
 import { instantiate, offsetOf, type WasmBackend } from "./_wasm_memory.ts";
 
 type BatchMatMulExport = (
@@ -74,20 +74,6 @@ type GatherRowsExport = (
 type PermuteExport = (x: number, out: number, ...shapeAndStrides: number[]) => void;
 type ConcatRowsExport = (out: number, batch: number, count: number, parts: number) => void;
 type SumMiddleExport = (x: number, out: number, A: number, R: number, B: number) => void;
-type AdamSegmentExport = (
-  g: number,
-  w: number,
-  m: number,
-  v: number,
-  mOut: number,
-  vOut: number,
-  wOut: number,
-  n: number,
-  c1: number,
-  c2: number,
-  alpha: number,
-  eps: number,
-) => void;
 
 let fast = true;
 let installed = false;
@@ -97,9 +83,6 @@ let gatherRowsWasm: GatherRowsExport | null = null;
 let concatRowsWasm: ConcatRowsExport | null = null;
 let permuteWasm: PermuteExport | null = null;
 let sumMiddleWasm: { float32: SumMiddleExport; int32: SumMiddleExport } | null = null;
-let adamSegmentWasm: AdamSegmentExport | null = null;
-/** The name of the package's fused Adam kernel (see {@link adamUpdate}). */
-export const ADAM_KERNEL = "EfaAdam";
 
 /** The name of the package's one-block matrix product (see {@link oneBlockProduct}). */
 export const PRODUCT_KERNEL = "EfaOneBlockProduct";
@@ -194,8 +177,7 @@ export function installKernels(): boolean {
   replace(identity, (args) => share(args, identity.kernelFunc));
   replace(sum, (args) => sumBlock(args, sum.kernelFunc));
   replace(transpose, (args) => permuted(args, transpose.kernelFunc));
-  adamSegmentWasm = exports(ADAM_WASM)["adamSegment"] as AdamSegmentExport;
-  tf.registerKernel({ kernelName: ADAM_KERNEL, backendName: "wasm", kernelFunc: adamKernel });
+  installAdamKernels(wasmMemory);
   installAttentionKernels(wasmMemory);
   installed = true;
   return true;
@@ -446,80 +428,4 @@ function batchMatMul(
     backend.wasm._free(scratch);
   }
   return out;
-}
-
-/** The constants of one Adam step, as float32 (tfjs turns each number into a float32 scalar). */
-export interface AdamConstants {
-  /** `1 - beta1`. */
-  readonly c1: number;
-  /** `1 - beta2`. */
-  readonly c2: number;
-  /** The step size `lr sqrt(1 - beta2^t) / (1 - beta1^t)`. */
-  readonly alpha: number;
-  /** Added to the root of the second moment. */
-  readonly epsilon: number;
-}
-
-/**
- * One Adam update of every variable in one wasm pass (only when
- * {@link fastKernelsActive}): the new flat moments and the new value of each
- * variable, bit-identical to `lib/adam.ts`'s tensor operations.
- *
- * @param m The flat first moment `[P]`.
- * @param v The flat second moment `[P]`.
- * @param grads One gradient per variable (zeros where a variable has none).
- * @param weights The variables' values, in the same order.
- * @param constants The step's constants.
- * @returns `[m', v', ...weights']`.
- */
-export function adamUpdate(
-  m: tf.Tensor,
-  v: tf.Tensor,
-  grads: readonly tf.Tensor[],
-  weights: readonly tf.Tensor[],
-  constants: AdamConstants,
-): tf.Tensor[] {
-  const inputs: Record<string, tf.Tensor> = { m, v };
-  grads.forEach((g, i) => inputs[`g${i}`] = g);
-  weights.forEach((w, i) => inputs[`w${i}`] = w);
-  return tf.engine().runKernel(
-    ADAM_KERNEL,
-    inputs as unknown as tf.NamedTensorMap,
-    { count: weights.length, ...constants } as unknown as tf.NamedAttrMap,
-  ) as tf.Tensor[];
-}
-
-function adamKernel(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
-  const inputs = args.inputs as unknown as Record<string, tf.TensorInfo>;
-  const { count, c1, c2, alpha, epsilon } = args.attrs as unknown as AdamConstants & {
-    count: number;
-  };
-  const backend = args.backend as unknown as WasmBackend;
-  const m = inputs["m"]!, v = inputs["v"]!;
-  const mOut = backend.makeOutput(m.shape, "float32");
-  const vOut = backend.makeOutput(v.shape, "float32");
-  const outs = [mOut, vOut];
-  let offset = 0; // bytes into the flat moments
-  for (let i = 0; i < count; i++) {
-    const g = inputs[`g${i}`]!, w = inputs[`w${i}`]!;
-    const n = tf.util.sizeFromShape(w.shape);
-    const wOut = backend.makeOutput(w.shape, "float32");
-    adamSegmentWasm!(
-      offsetOf(backend, g),
-      offsetOf(backend, w),
-      offsetOf(backend, m) + offset,
-      offsetOf(backend, v) + offset,
-      offsetOf(backend, mOut) + offset,
-      offsetOf(backend, vOut) + offset,
-      offsetOf(backend, wOut),
-      n,
-      c1,
-      c2,
-      alpha,
-      epsilon,
-    );
-    offset += 4 * n;
-    outs.push(wOut);
-  }
-  return outs;
 }

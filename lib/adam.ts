@@ -8,11 +8,21 @@
  * `w -= alpha m / (sqrt(v) + epsilon)` with
  * `alpha = lr sqrt(1 - beta2^t) / (1 - beta1^t)`.
  *
+ * With the package's wasm kernels the update runs in place, and embedding
+ * tables skip their idle rows (`lib/_adam_kernels.ts`): the same bits as the
+ * tensor operations, faster when a batch touches few rows of a big table.
+ *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
 import type { TfScalar, TfTensor, TfVariable } from "./_types.ts";
-import { adamUpdate, fastKernelsActive } from "./_kernels.ts";
+import { fastKernelsActive } from "./_kernels.ts";
+import {
+  adamStepInPlace,
+  catchUpSecondMoments,
+  firstMomentBound,
+  isLazyTable,
+} from "./_adam_kernels.ts";
 
 /** Options of {@link Adam}. */
 export interface AdamOptions {
@@ -60,7 +70,10 @@ export class Adam {
   readonly #beta1: number;
   readonly #beta2: number;
   readonly #epsilon: number;
+  readonly #mBound: number;
   #t = 0;
+  /** Per variable, the int32 idle marks of a lazy table while the in-place kernels run (else `undefined`). */
+  #idleSince: (TfTensor | undefined)[] | undefined;
 
   /**
    * Creates the optimiser and its (zero) moment estimates.
@@ -76,14 +89,14 @@ export class Adam {
     }
     this.#variables = variables;
     const size = variables.reduce((n, v) => n + v.size, 0);
-    const zeros = tf.zeros([size]);
-    this.#m = tf.variable(zeros, false); // a variable copies its initial value
-    this.#v = tf.variable(zeros, false);
-    zeros.dispose();
+    // A variable shares its initial value's data: one buffer each, as the in-place update needs.
+    this.#m = tf.tidy(() => tf.variable(tf.zeros([size]), false));
+    this.#v = tf.tidy(() => tf.variable(tf.zeros([size]), false));
     this.#learningRate = options.learningRate;
     this.#beta1 = options.beta1 ?? 0.9;
     this.#beta2 = options.beta2 ?? 0.999;
     this.#epsilon = options.epsilon ?? 1e-7;
+    this.#mBound = firstMomentBound(this.#learningRate, this.#beta1, this.#beta2);
   }
 
   /**
@@ -117,21 +130,23 @@ export class Adam {
     const b1 = this.#beta1, b2 = this.#beta2;
     const alpha = (this.#learningRate * Math.sqrt(1 - b2 ** this.#t)) / (1 - b1 ** this.#t);
     if (fastKernelsActive() && this.#variables.every((w) => w.dtype === "float32")) {
-      // One wasm pass, the same float32 operations in the same order (lib/_kernels.ts).
-      tf.tidy(() => {
-        const [m, v, ...weights] = adamUpdate(
-          this.#m,
-          this.#v,
-          this.#variables.map((w, i) => grads[i] ?? tf.zerosLike(w)),
-          this.#variables,
-          { c1: 1 - b1, c2: 1 - b2, alpha, epsilon: this.#epsilon },
-        );
-        this.#m.assign(m!);
-        this.#v.assign(v!);
-        this.#variables.forEach((w, i) => w.assign(weights[i]!));
+      // In place, the same float32 operations in the same order (lib/_adam_kernels.ts).
+      this.#idleSince ??= this.#variables.map((w) =>
+        isLazyTable(w)
+          ? tf.keep(tf.fill([w.shape[0]!], this.#t === 1 ? 0 : -1, "int32"))
+          : undefined
+      );
+      adamStepInPlace(this.#m, this.#v, grads, this.#variables, this.#idleSince, {
+        t: this.#t,
+        c1: 1 - b1,
+        c2: 1 - b2,
+        alpha,
+        epsilon: this.#epsilon,
+        mBound: this.#mBound,
       });
       return;
     }
+    this.#settle(this.#t - 1);
     tf.tidy(() => {
       const g = tf.concat(
         this.#variables.map((v, i) => tf.reshape(grads[i] ?? tf.zerosLike(v), [-1])),
@@ -153,6 +168,7 @@ export class Adam {
    * @returns Copies of the state.
    */
   state(): AdamState {
+    this.#catchUp(this.#t);
     return {
       step: this.#t,
       m: this.#m.dataSync() as Float32Array<ArrayBuffer>,
@@ -179,6 +195,7 @@ export class Adam {
         `Adam.restore(): expected step to be an integer >= 0, got ${state.step}`,
       );
     }
+    this.#dropIdleMarks();
     this.#t = state.step;
     tf.tidy(() => {
       this.#m.assign(tf.tensor1d(state.m, "float32"));
@@ -190,5 +207,28 @@ export class Adam {
   dispose(): void {
     this.#m.dispose();
     this.#v.dispose();
+    this.#dropIdleMarks();
+  }
+
+  /** Brings the idle rows' second moments up to step `t` (the in-place kernels defer them). */
+  #catchUp(t: number): void {
+    if (this.#idleSince === undefined) return;
+    if (tf.getBackend() !== "wasm") {
+      throw new Error(
+        `Adam: the backend changed from wasm to ${tf.getBackend()} during training; create the optimiser after choosing the backend`,
+      );
+    }
+    catchUpSecondMoments(this.#v, this.#variables, this.#idleSince, t, 1 - this.#beta2);
+  }
+
+  /** Catches up and drops the idle marks: the moments are then whole for the tensor operations. */
+  #settle(t: number): void {
+    this.#catchUp(t);
+    this.#dropIdleMarks();
+  }
+
+  #dropIdleMarks(): void {
+    tf.dispose(this.#idleSince?.filter((x) => x !== undefined));
+    this.#idleSince = undefined;
   }
 }
