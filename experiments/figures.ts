@@ -17,6 +17,7 @@ import type * as Plot from "@observablehq/plot";
 import { csvParse as parseCsv } from "d3-dsv";
 import {
   alignmentFigure,
+  curvesByKFigure,
   errorByKFigure,
   heatmapFigure,
   learningCurvesFigure,
@@ -271,6 +272,52 @@ const temperatureByK: FigureDefinition = {
         x: "Nearest cities in the context (k)",
         y: "Test MSE (°F²)",
         caption: "experiments/results/temperature.csv",
+      }),
+    };
+  },
+};
+
+/** The readings of the lost temperature FM drawn against the paper's curve (`deno task fm-readings`). */
+const FM_READINGS_DRAWN = [
+  "mean of the k neighbours (no training)",
+  "mean, no intercept, raw, batch-128",
+  "mean, no intercept, raw, full-batch",
+  "sum, no intercept, raw, full-batch",
+  "mean, intercept, standardised, full-batch",
+  "least squares on the k neighbours, intercept (optimum)",
+];
+
+const temperatureFmReadings: FigureDefinition = {
+  name: "temperature_fm_readings",
+  build: async () => {
+    const text = await readText(new URL("temperature_fm_readings.csv", RESULTS));
+    if (text === null) return null;
+    const rows = parseCsv(text);
+    const sums = new Map<string, { sum: number; n: number }>();
+    for (const r of rows.filter((r) => FM_READINGS_DRAWN.includes(r.reading!))) {
+      const key = `${r.reading}|${r.k}`;
+      const g = sums.get(key) ?? sums.set(key, { sum: 0, n: 0 }).get(key)!;
+      g.sum += Number(r.test_mse);
+      g.n++;
+    }
+    const curves = [...sums].map(([key, g]) => {
+      const [curve, k] = key.split("|");
+      return { curve: curve!, k: Number(k), error: g.sum / g.n };
+    }).sort((a, b) =>
+      FM_READINGS_DRAWN.indexOf(a.curve) - FM_READINGS_DRAWN.indexOf(b.curve) || a.k - b.k
+    );
+    const paper = [...new Map(rows.map((r) => [Number(r.k), Number(r.paper)]))].map((
+      [k, error],
+    ) => ({ k, error })).sort((a, b) => a.k - b.k);
+    return {
+      kind: "svg",
+      options: curvesByKFigure(curves, { name: "the paper's FM", points: paper }, {
+        title: "Temperature: readings of the paper's lost FM against its published curve",
+        subtitle: "Test MSE of each city's temperature from its k nearest cities on the same day " +
+          "(trained readings: mean over seeds); none reproduces the paper's curve",
+        x: "Nearest cities in the context (k)",
+        y: "Test MSE (°F², log scale)",
+        caption: "experiments/results/temperature_fm_readings.csv (deno task fm-readings)",
       }),
     };
   },
@@ -541,6 +588,7 @@ export const FIGURES: readonly FigureDefinition[] = [
   ...Object.keys(TABLE_TITLES).map(learningCurves),
   movielensRatings,
   temperatureByK,
+  temperatureFmReadings,
   temperatureMap,
   syntheticRules("unidirectional"),
   syntheticRules("bidirectional"),

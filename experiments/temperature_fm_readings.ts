@@ -453,7 +453,9 @@ if (import.meta.main) {
   }
   const started = performance.now();
   const data = await loadTemperature(0);
-  const cities = [...new Set(data.fit.items.flatMap((row) => Array.from(row)))].sort((a, b) => a - b);
+  const cities = [...new Set(data.fit.items.flatMap((row) => Array.from(row)))].sort((a, b) =>
+    a - b
+  );
   const size = Math.max(...cities) + 1;
   const fitValues = data.fit.values!.flatMap((row) => Array.from(row));
   const mean = fitValues.reduce((a, b) => a + b, 0) / fitValues.length;

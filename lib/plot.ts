@@ -327,6 +327,69 @@ export function errorByKFigure(
   };
 }
 
+/** One point of a named curve against k (see {@link curvesByKFigure}). */
+export interface CurvePoint {
+  /** The curve's name (its colour and legend entry). */
+  readonly curve: string;
+  /** Nearest neighbours in the context. */
+  readonly k: number;
+  /** Test error. */
+  readonly error: number;
+}
+
+/**
+ * Several curves of test error against k in one frame, coloured by name with
+ * a legend, and a reference curve (the paper's) in black, dashed, with open
+ * circles; a log scale for the error.
+ *
+ * @param curves The points of every curve.
+ * @param reference The reference curve's points and its name.
+ * @param options Title and axis labels.
+ * @returns The Plot options.
+ *
+ * @example
+ * ```ts
+ * import { curvesByKFigure } from "@efa/efa/plot";
+ * import assert from "node:assert/strict";
+ *
+ * const options = curvesByKFigure(
+ *   [{ curve: "mean", k: 1, error: 30 }, { curve: "mean", k: 5, error: 20 }],
+ *   { name: "paper", points: [{ k: 1, error: 37 }, { k: 5, error: 23 }] },
+ *   { title: "Readings against k", x: "k", y: "MSE" },
+ * );
+ * assert.equal(options.y!.type, "log");
+ * ```
+ */
+export function curvesByKFigure(
+  curves: readonly CurvePoint[],
+  reference: { readonly name: string; readonly points: readonly { k: number; error: number }[] },
+  options: FigureText & { readonly x: string; readonly y: string },
+): Plot.PlotOptions {
+  const names = [...new Set(curves.map((c) => c.curve))];
+  return {
+    ...text(options),
+    width: 640,
+    height: 440,
+    x: { label: options.x, grid: true },
+    y: { label: options.y, grid: true, type: "log" },
+    color: { domain: names, range: SERIES.slice(0, names.length), legend: true },
+    marks: [
+      Plot.line(reference.points, { x: "k", y: "error", stroke: "black", strokeDasharray: "4 3" }),
+      Plot.dot(reference.points, { x: "k", y: "error", stroke: "black", fill: "white", r: 3.5 }),
+      Plot.text(reference.points.slice(-1), {
+        x: "k",
+        y: "error",
+        text: () => reference.name,
+        dx: -8,
+        dy: -10,
+        textAnchor: "end",
+      }),
+      Plot.line(curves, { x: "k", y: "error", stroke: "curve" }),
+      Plot.dot(curves, { x: "k", y: "error", fill: "curve", r: 2.5 }),
+    ],
+  };
+}
+
 /** One model of a comparison (see `compare`): its held-out loss and interval. */
 export interface ComparisonRow {
   /** The model's name (a row of the figure). */
