@@ -27,6 +27,7 @@ import {
   type HeldOutReport,
   loadFitted,
   type Observation,
+  type RankingResult,
 } from "./mod.ts";
 import { epochProgress, stepProgress, writeAtomically } from "./lib/_io.ts";
 import { comparisonFigure, learningCurvesFigure, renderSvg } from "./lib/plot.ts";
@@ -104,11 +105,20 @@ const HELP: Record<string, string> = {
                        difference_high, seconds
   --plot FILE.svg      the losses with their intervals
   --quiet              no progress lines`,
-  evaluate: `efa evaluate --model MODEL.json --data FILE.csv [column options]
-  Prints the mean loss, log-likelihood and (for values) MSE per prediction, every position predicted.`,
-  predict: `efa predict --model MODEL.json --data FILE.csv --out PREDICTIONS.csv [column options]
+  evaluate:
+    `efa evaluate --model MODEL.json --data FILE.csv [--top K] [--exclude-context] [column options]
+  Prints the mean loss, log-likelihood and (for values) MSE per prediction, every position predicted.
+  --top K              also Recall@K, NDCG@K and MRR of the observed items (categorical and joint
+                       families); K is one cut-off or a comma-separated list, e.g. 1,5,10
+  --exclude-context    rank without the items of each prediction's context (as recommender
+                       evaluations leave out items already in the basket)`,
+  predict:
+    `efa predict --model MODEL.json --data FILE.csv --out PREDICTIONS.csv [--top K] [--exclude-context] [column options]
   Writes one row per observation: sequence, position (the CSV's own ids and positions, so the rows
-  join back to the input), item, value, mean, top_item, item_probability.`,
+  join back to the input), item, value, mean, top_item, item_probability.
+  --top K              also the K most likely items, most likely first: columns top1_item,
+                       top1_probability, ..., topK_item, topK_probability
+  --exclude-context    list only items that are not in the prediction's context`,
   attention:
     `efa attention --model MODEL.json --data FILE.csv --id SEQUENCE [--mask P] [--out FILE.csv] [column options]
   Shows the head-averaged attention of every layer for one sequence with one observation masked, as a
@@ -310,6 +320,43 @@ function optionalInteger<K extends string>(
     throw new UsageError(`--${flag}: expected a positive integer, got ${JSON.stringify(raw)}`);
   }
   return { [key]: v } as { [P in K]?: number };
+}
+
+/** `--top` of evaluate: one cut-off or a comma-separated list of them. */
+function topCutoffs(raw: string): number[] {
+  const k = raw.split(",").map((part) => Number(part.trim()));
+  if (!k.every((c) => Number.isInteger(c) && c >= 1)) {
+    throw new UsageError(
+      `--top: expected a positive integer or a comma-separated list of them, got ${
+        JSON.stringify(raw)
+      }`,
+    );
+  }
+  return k;
+}
+
+/** `--top` of predict: how many items to list, at most the model's items. */
+function topCount(raw: string, items: number): number {
+  const k = Number(raw);
+  if (!Number.isInteger(k) || k < 1 || k > items) {
+    throw new UsageError(
+      `--top: expected an integer from 1 to ${items} (the model's items), got ${
+        JSON.stringify(raw)
+      }`,
+    );
+  }
+  return k;
+}
+
+/** The lines evaluate prints for `--top`: `recall@K`, `ndcg@K` per cut-off, then `mrr`. */
+function rankingReport(r: RankingResult): string[] {
+  return [
+    ...r.k.flatMap((k, i) => [
+      `recall@${k} ${r.recall[i]!.toFixed(6)}`,
+      `ndcg@${k} ${r.ndcg[i]!.toFixed(6)}`,
+    ]),
+    `mrr ${r.mrr.toFixed(6)}${r.excludeContext ? " (context items excluded)" : ""}`,
+  ];
 }
 
 async function readText(path: string, what: string): Promise<string> {
@@ -813,6 +860,8 @@ export async function main(
           test: { type: "string" },
           samples: { type: "string" },
           level: { type: "string" },
+          top: { type: "string" },
+          "exclude-context": { type: "boolean", default: false },
         },
         strict: true,
       });
@@ -958,17 +1007,27 @@ export async function main(
     }
     const fitted = await loadModelFile(required(v.model, "model", command));
     try {
+      const exclude = v["exclude-context"] === true;
       if (command === "evaluate") {
+        const cutoffs = v.top === undefined ? undefined : topCutoffs(v.top);
+        const rankingLines = cutoffs === undefined ? [] : rankingReport(
+          fitted.rank(rows, { k: cutoffs, excludeContext: exclude }),
+        );
         const r = fitted.evaluate(rows);
         out(
           `predictions ${r.count}\nloss ${r.loss.toFixed(6)}\nlog_likelihood ${
             r.logLikelihood.toFixed(6)
           }` +
-            (r.mse === undefined ? "" : `\nmse ${r.mse.toFixed(6)}`),
+            (r.mse === undefined ? "" : `\nmse ${r.mse.toFixed(6)}`) +
+            rankingLines.map((line) => `\n${line}`).join(""),
         );
       } else if (command === "predict") {
         const outPath = required(v.out, "out", command);
-        const predictions = fitted.predict(rows).map((p) => ({
+        const top = v.top === undefined ? undefined : topCount(v.top, fitted.items.length - 1);
+        const predictions = fitted.predict(rows, {
+          ...(top === undefined ? {} : { top }),
+          excludeContext: exclude,
+        }).map((p) => ({
           sequence: p.sequence,
           position: p.position,
           item: p.item,
@@ -976,6 +1035,12 @@ export async function main(
           mean: p.mean ?? "",
           top_item: p.topItem ?? "",
           item_probability: p.itemProbability ?? "",
+          ...Object.fromEntries(
+            Array.from({ length: top ?? 0 }, (_, r) => [
+              [`top${r + 1}_item`, p.top?.[r]?.item ?? ""],
+              [`top${r + 1}_probability`, p.top?.[r]?.probability ?? ""],
+            ]).flat(),
+          ),
         }));
         await writeAtomically(outPath, csvFormat(predictions) + "\n");
         out(`wrote ${predictions.length} predictions to ${outPath}`);

@@ -96,6 +96,13 @@ export {
   predict,
   type Predictions,
 } from "./lib/evaluate.ts";
+export {
+  type RankingOptions,
+  type RankingResult,
+  rankItems,
+  type TopItems,
+  topK,
+} from "./lib/ranking.ts";
 export { loadModel, saveModel } from "./lib/serialize.ts";
 export {
   type Alignment,
@@ -113,6 +120,7 @@ export {
   loadFitted,
   type Observation,
   type Prediction,
+  type PredictOptions,
   type ValueFamilyName,
   type ValueScale,
 } from "./lib/api.ts";

@@ -19,6 +19,7 @@
 import type { Sequences } from "./data.ts";
 import { type ExponentialFamily, familyFromSpec } from "./families.ts";
 import { attentionWeights, evaluate, type EvaluateResult, predict } from "./evaluate.ts";
+import { type RankingResult, rankItems, topK } from "./ranking.ts";
 import { createEfa, efaConfig, type EfaConfigInput, type EfaModel } from "./model.ts";
 import { disposeModel } from "./objective.ts";
 import { SeedStream } from "./random.ts";
@@ -119,6 +120,16 @@ export interface Prediction {
   readonly topItem?: string;
   /** The probability of the observed item. */
   readonly itemProbability?: number;
+  /** The most likely items, most likely first (with {@link PredictOptions.top}). */
+  readonly top?: readonly { readonly item: string; readonly probability: number }[];
+}
+
+/** Options of {@link FittedEfa.predict} and {@link FittedEfa.rank}. */
+export interface PredictOptions {
+  /** List this many most likely items per prediction (categorical and joint families). */
+  readonly top?: number;
+  /** Leave out the items of each prediction's context (all other observations of its sequence, or the earlier ones when unidirectional). */
+  readonly excludeContext?: boolean;
 }
 
 /**
@@ -164,8 +175,16 @@ export interface FittedEfa {
   readonly heldOut: HeldOutReport | null;
   /** Held-out loss of rows of the same kind (every position predicted). */
   evaluate(rows: readonly Observation[]): EvaluateResult;
-  /** The prediction at every position of every sequence of `rows`. */
-  predict(rows: readonly Observation[]): Prediction[];
+  /** The prediction at every position of every sequence of `rows` (with `top`, the most likely items too). */
+  predict(rows: readonly Observation[], options?: PredictOptions): Prediction[];
+  /**
+   * Recall@K, NDCG@K and MRR of the observed items among the predicted ones
+   * (categorical and joint families; see `rankItems`), every position predicted.
+   */
+  rank(
+    rows: readonly Observation[],
+    options?: { readonly k?: readonly number[]; readonly excludeContext?: boolean },
+  ): RankingResult;
   /**
    * Attention weights `[layer][head][query][key]` for one sequence with one
    * observation masked, with the items and positions of its observations in
@@ -404,10 +423,27 @@ function makeFitted(
         evaluate(model, scaleValues(prepare(rows, "evaluate").data, valueScale)),
         valueScale,
       ),
-    predict: (rows) => {
+    rank: (rows, options = {}) => {
+      if (family !== "categorical" && !family.startsWith("joint-")) {
+        throw new TypeError(
+          `rank(): expected a model of items (categorical or joint), got ${family}`,
+        );
+      }
+      return rankItems(model, scaleValues(prepare(rows, "rank").data, valueScale), options);
+    },
+    predict: (rows, options = {}) => {
       const groups = groupRows(rows, "predict", withValues);
       const { data, keys } = toSequences(groups, index, withValues, "predict", check);
-      const p = predict(model, scaleValues(data, valueScale));
+      const scaled = scaleValues(data, valueScale);
+      const p = predict(model, scaled);
+      if (options.top !== undefined && p.itemProbabilities === undefined) {
+        throw new TypeError(
+          `predict(): top needs a model of items (categorical or joint), got ${family}`,
+        );
+      }
+      const top = options.top === undefined
+        ? undefined
+        : topK(model, scaled, options.top, { excludeContext: options.excludeContext ?? false });
       const shift = valueScale?.shift ?? 0, scale = valueScale?.scale ?? 1;
       const natural = model.family?.naturalDim ?? 0, J = items.length - 1;
       return p.examples.map(([s, pos], i) => {
@@ -431,6 +467,12 @@ function makeFitted(
           for (let k = 1; k < J; k++) if (row[k]! > row[best]!) best = k;
           out.topItem = items[best + 1]!;
           out.itemProbability = row[data.items[s]![pos]! - 1]!;
+        }
+        if (top !== undefined) {
+          const k = top.k;
+          out.top = Array.from(top.items.subarray(i * k, (i + 1) * k)).flatMap((id, r) =>
+            id === 0 ? [] : [{ item: items[id]!, probability: top.probabilities[i * k + r]! }]
+          );
         }
         return out;
       });

@@ -54,6 +54,12 @@ Deno.test("efa fit, evaluate, predict and attention work end to end on a CSV", a
       evaluated.out,
       /^predictions \d+\nloss \d+\.\d+\nlog_likelihood -?\d+\.\d+\nmse \d+\.\d+$/,
     );
+    const ranked = await run(["evaluate", "--model", model, ...columns, "--top", "3"]);
+    assert.equal(ranked.code, 2);
+    assert.match(
+      ranked.err,
+      /rank\(\): expected a model of items \(categorical or joint\), got gaussian/,
+    );
     const predicted = await run(["predict", "--model", model, ...columns, "--out", predictions]);
     assert.equal(predicted.code, 0, predicted.err);
     const lines = (await Deno.readTextFile(predictions)).trim().split("\n");
@@ -74,6 +80,82 @@ Deno.test("efa fit, evaluate, predict and attention work end to end on a CSV", a
     assert.equal(attention.code, 0, attention.err);
     assert.match(attention.out, /layer 1, heads averaged, position 1 \(\w+\) masked/);
     assert.match(await Deno.readTextFile(`${dir}/w.csv`), /^layer,head,query,key,weight\n1,1,0,0,/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("efa predict --top and evaluate --top: the most likely items and Recall@K, NDCG@K, MRR", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const csv = `${dir}/orders.csv`, model = `${dir}/model.json`, predictions = `${dir}/p.csv`;
+    await Deno.writeTextFile(csv, exampleOrders(60, 3));
+    const columns = ["--data", csv, "--sequence", "customer", "--item", "item"];
+    const fitted = await run(["fit", ...columns, "--epochs", "2", "--seed", "1", "--out", model]);
+    assert.equal(fitted.code, 0, fitted.err);
+    const predicted = await run([
+      "predict",
+      "--model",
+      model,
+      ...columns,
+      "--out",
+      predictions,
+      "--top",
+      "3",
+      "--exclude-context",
+    ]);
+    assert.equal(predicted.code, 0, predicted.err);
+    const [header, ...rows] = (await Deno.readTextFile(predictions)).trim().split("\n");
+    assert.equal(
+      header,
+      "sequence,position,item,value,mean,top_item,item_probability," +
+        "top1_item,top1_probability,top2_item,top2_probability,top3_item,top3_probability",
+    );
+    // Each row's listed items: most likely first, none of them another item of its sequence.
+    const bySequence = new Map<string, string[]>();
+    for (const row of rows) {
+      const [sequence, , item] = row.split(",");
+      bySequence.set(sequence!, [...bySequence.get(sequence!) ?? [], item!]);
+    }
+    for (const row of rows) {
+      const cells = row.split(",");
+      const [sequence, , item] = cells;
+      const listed = [7, 9, 11].map((c) => cells[c]!).filter((x) => x !== "");
+      const probabilities = [8, 10, 12].map((c) => Number(cells[c]));
+      for (let r = 1; r < listed.length; r++) assert.ok(probabilities[r - 1]! >= probabilities[r]!);
+      const others = bySequence.get(sequence!)!.filter((x) => x !== item);
+      for (const x of listed) {
+        assert.ok(x === item || !others.includes(x), `${x} is in ${sequence}`);
+      }
+    }
+    const evaluated = await run(["evaluate", "--model", model, ...columns, "--top", "1,3"]);
+    assert.equal(evaluated.code, 0, evaluated.err);
+    assert.match(
+      evaluated.out,
+      /\nrecall@1 [01]\.\d{6}\nndcg@1 [01]\.\d{6}\nrecall@3 [01]\.\d{6}\nndcg@3 [01]\.\d{6}\nmrr 0\.\d{6}$/,
+    );
+    const recall1 = Number(evaluated.out.match(/recall@1 (\S+)/)![1]);
+    assert.equal(recall1, Number(evaluated.out.match(/ndcg@1 (\S+)/)![1]), "NDCG@1 is Recall@1");
+    for (
+      const [args, message] of [
+        [
+          ["predict", "--model", model, ...columns, "--out", predictions, "--top", "0"],
+          /--top: expected an integer from 1 to \d+ \(the model's items\), got "0"/,
+        ],
+        [
+          ["predict", "--model", model, ...columns, "--out", predictions, "--top", "999"],
+          /got "999"/,
+        ],
+        [
+          ["evaluate", "--model", model, ...columns, "--top", "1,x"],
+          /--top: expected a positive integer or a comma-separated list of them, got "1,x"/,
+        ],
+      ] as const
+    ) {
+      const r = await run([...args]);
+      assert.equal(r.code, 2, r.out);
+      assert.match(r.err, message);
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
