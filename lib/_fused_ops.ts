@@ -1,6 +1,7 @@
 /**
- * The package's fused attention kernels as differentiable ops (a hand-written
- * gradient each, `_attention_kernels.ts` underneath), and {@link byLength},
+ * The package's fused attention and LayerNorm kernels as differentiable ops
+ * (a hand-written gradient each, `_attention_kernels.ts` and
+ * `_layer_norm_kernels.ts` underneath), and {@link byLength},
  * which runs an op written for sequences of one length over packed
  * sequences of any lengths. The layouts that pack sequences use them: the
  * copies and streams (`_whole_sequences.ts`) and the rows (`model.ts`).
@@ -17,6 +18,7 @@ import {
   targetAttentionBackward,
   targetAttentionForward,
 } from "./_attention_kernels.ts";
+import { layerNormBackward, layerNormForward } from "./_layer_norm_kernels.ts";
 import type {
   AttentionAttrs,
   CopiesAttrs,
@@ -51,6 +53,23 @@ function fusedOp(
     };
   });
   return op(...inputs);
+}
+
+/**
+ * LayerNorm over the last axis by the fused kernels (W a multiple of 4),
+ * with its gradient: `_ops.ts`'s `layerNorm` to float32 rounding.
+ */
+export function fusedLayerNorm(
+  x: TfTensor,
+  gamma: TfTensor,
+  beta: TfTensor,
+  epsilon: number,
+): TfTensor {
+  return fusedOp(
+    [x, gamma, beta],
+    ([x, g, b]) => layerNormForward(x!, g!, b!, epsilon),
+    ([x, g], dy, stats) => layerNormBackward(x!, g!, dy, stats),
+  );
 }
 
 /** The fused kernel's op: {@link streamsAttentionForward} with its gradient. */

@@ -33,7 +33,8 @@
  *   elements in the same order where they lie, four outputs at a time
  *   (`kernels/assembly/reduce.ts`).
  * - The fused attention of the copies and streams layouts
- *   (`_attention_kernels.ts`), installed with these.
+ *   (`_attention_kernels.ts`) and the fused LayerNorm
+ *   (`_layer_norm_kernels.ts`), installed with these.
  *
  * @module
  */
@@ -43,6 +44,7 @@ import { WASM_BASE64 as COPY_WASM } from "./kernels/_copy_wasm.ts";
 import { WASM_BASE64 as REDUCE_WASM } from "./kernels/_reduce_wasm.ts";
 import { installAttentionKernels } from "./_attention_kernels.ts";
 import { installAdamKernels } from "./_adam_kernels.ts";
+import { installLayerNormKernels } from "./_layer_norm_kernels.ts";
 import { instantiate, offsetOf, type WasmBackend } from "./_wasm_memory.ts";
 
 type BatchMatMulExport = (
@@ -178,6 +180,7 @@ export function installKernels(): boolean {
   replace(sum, (args) => sumBlock(args, sum.kernelFunc));
   replace(transpose, (args) => permuted(args, transpose.kernelFunc));
   installAdamKernels(wasmMemory);
+  installLayerNormKernels(wasmMemory);
   installAttentionKernels(wasmMemory);
   installed = true;
   return true;

@@ -42,7 +42,7 @@ import {
   uniformVariable,
 } from "./_ops.ts";
 import { fastKernelsActive } from "./_kernels.ts";
-import { byLength, streamsAttention, targetAttention } from "./_fused_ops.ts";
+import { byLength, fusedLayerNorm, streamsAttention, targetAttention } from "./_fused_ops.ts";
 import { checkBatch, type PaddedBatch, type RowsBatch, type TokenRows } from "./data.ts";
 import { type ExponentialFamily, familyFromSpec, type FamilySpec } from "./families.ts";
 import { SeedStream } from "./random.ts";
@@ -697,6 +697,16 @@ export function multiHeadAttention(
   };
 }
 
+/** LayerNorm `name` of `h`, `[..., W]`: the fused kernels when they run (W a multiple of 4), else tfjs's operations. */
+function normalise(model: EfaModel, name: string, h: TfTensor): TfTensor {
+  const { params, config } = model;
+  if (fastKernelsActive() && h.shape.at(-1)! % 4 === 0) {
+    const gamma = param(params, `${name}.gamma`), beta = param(params, `${name}.beta`);
+    return fusedLayerNorm(h, gamma, beta, config.layerNormEpsilon);
+  }
+  return layerNorm(params, name, h, config.layerNormEpsilon);
+}
+
 /**
  * 3. The rest of layer `l` after attention: `x + attention`, then (when
  * configured) LayerNorm, the feed-forward block with its residual, and
@@ -712,7 +722,7 @@ export function block(model: EfaModel, l: number, x: TfTensor, attention: TfTens
   const { config, params } = model;
   return tf.tidy(() => {
     let h = tf.add(x, attention); // [..., W]
-    if (config.layerNorm) h = layerNorm(params, `layer${l}.norm1`, h, config.layerNormEpsilon);
+    if (config.layerNorm) h = normalise(model, `layer${l}.norm1`, h);
     if (config.feedForward > 0) {
       const ffn = dense(
         params,
@@ -720,7 +730,7 @@ export function block(model: EfaModel, l: number, x: TfTensor, attention: TfTens
         tf.relu(dense(params, `layer${l}.ffn.hidden`, h)),
       ); // [..., W]
       h = tf.add(h, ffn);
-      if (config.layerNorm) h = layerNorm(params, `layer${l}.norm2`, h, config.layerNormEpsilon);
+      if (config.layerNorm) h = normalise(model, `layer${l}.norm2`, h);
     }
     return h;
   });

@@ -27,7 +27,7 @@ const FLAGS = [
   "--enable",
   "simd",
 ];
-const KERNELS = ["adam", "batch_matmul", "copies", "copy", "reduce", "streams"];
+const KERNELS = ["adam", "batch_matmul", "copies", "copy", "layer_norm", "reduce", "streams"];
 
 const here = new URL("./", import.meta.url);
 const check = Deno.args.includes("--check");
