@@ -30,6 +30,19 @@ export interface BackendInfo {
 }
 
 let current: BackendInfo | undefined;
+let warned = false;
+
+/** Whether the process may read every file (under Deno; elsewhere, or when the check fails, yes). */
+function canRead(): boolean {
+  type Permissions = { querySync?(descriptor: { name: "read" }): { state: string } };
+  const permissions = (globalThis as { Deno?: { permissions?: Permissions } }).Deno?.permissions;
+  if (permissions?.querySync === undefined) return true;
+  try {
+    return permissions.querySync({ name: "read" }).state === "granted";
+  } catch {
+    return true;
+  }
+}
 
 /**
  * Selects the tfjs backend (wasm by default, cpu as fallback) and waits until
@@ -62,7 +75,16 @@ export async function useBackend(name: BackendName = "wasm"): Promise<BackendInf
   } catch (error) {
     reason = error instanceof Error ? error.message : String(error);
   }
+  if (!ok && name === "wasm" && !canRead()) {
+    reason = "the wasm backend could not load its .wasm file: Deno runs without read permission " +
+      "(run it with --allow-read); the cpu backend is in use instead, about 30 times slower";
+  }
   if (!ok) await tf.setBackend("cpu");
+  if (!ok && reason !== undefined && !warned) {
+    warned = true; // once per process: at import, where nobody asked for a backend yet
+    // deno-lint-ignore no-console -- the one start-up warning of a much slower backend
+    console.warn(`efa: ${reason}`);
+  }
   await tf.ready();
   const fastKernels = tf.getBackend() === "wasm" && installKernels();
   current = {
