@@ -3,4 +3,5 @@
 const warnings: string[] = [];
 console.warn = (...args: unknown[]) => warnings.push(args.join(" "));
 const { backendInfo } = await import("../mod.ts");
-self.postMessage({ info: backendInfo(), warnings });
+const scope = self as unknown as { postMessage(message: unknown): void };
+scope.postMessage({ info: backendInfo(), warnings });
