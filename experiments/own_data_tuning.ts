@@ -10,7 +10,8 @@
  * DATASETS: comma-separated names; VARIANTS: comma-separated, each a
  * `+`-joined list of the parts below (default
  * `defaults,patience20,lr3e-3+patience20`). A line per fit:
- * `DATASET VARIANT validation=V test=T epochs=E best=B s=S`. The runs behind
+ * `DATASET VARIANT validation=V test=T epochs=E best=B s=S`. `EFA_THREADS=1`
+ * trains on one thread (default 2, the same numbers). The runs behind
  * the current defaults are in `experiments/results/own_data_tuning.txt`.
  *
  * @module
@@ -26,6 +27,9 @@ const VARIANTS: Record<string, FitOptions> = {
   "lr3e-3": { learningRate: 3e-3 },
   patience20: { patience: 20 },
   dim64: { dim: 64 },
+  layers1: { layers: 1 },
+  layers4: { layers: 4 },
+  heads4: { heads: 4 },
   ffn64: { feedForward: 64 },
 };
 const variants: [string, FitOptions][] = (Deno.args[1] ?? "defaults,patience20,lr3e-3+patience20")
@@ -34,7 +38,8 @@ for (const name of (Deno.args[0] ?? "temperature,instacart,movielens").split(","
   const { train, test, target } = await loadSplit(name);
   for (const [v, options] of variants) {
     const t = performance.now();
-    const fitted = await fit(train, { seed: 0, threads: 2, ...options });
+    const threads = Deno.env.get("EFA_THREADS") === "1" ? 1 : 2;
+    const fitted = await fit(train, { seed: 0, threads, ...options });
     const p = fitted.predict(test);
     const testLoss = target === "item"
       ? -p.reduce((a, q) => a + Math.log(q.itemProbability!), 0) / p.length
