@@ -77,8 +77,10 @@ const HELP: Record<string, string> = {
   --seed N             seed of the split, initialisation and batch order (default 0)
   --threads N          1 or 2 threads per training step; the same numbers either way
                        (default 2 on a machine with two or more cores)
-  --learning-rate R    Adam's learning rate (default 0.001); --batch-size N (default 256)
-  --dim N              embedding width (default 32); --layers N (default 2); --heads N (default 2)
+  --learning-rate R    Adam's learning rate (default 0.001; 0.003 for categorical); --batch-size N
+                       (default 256)
+  --dim N              embedding width (default 32); --layers N (default 2; 1 for categorical);
+                       --heads N (default 2)
   --max-length N       longest sequence the model accepts (default: the longest in the data)
   --min-item-count N   items seen fewer than N times share one item, "(unknown)", which also
                        stands for items first met by predict, evaluate and attention (default 2;

@@ -63,13 +63,17 @@ export interface FitOptions {
   readonly epochs?: number;
   /** Early-stopping patience in epochs (default 20). */
   readonly patience?: number;
-  /** Adam's learning rate (default 1e-3). */
+  /**
+   * Adam's learning rate (default 1e-3; 3e-3 for the categorical family, chosen
+   * with one layer on the own-data sets' validation splits,
+   * `experiments/results/own_data_tuning.txt`).
+   */
   readonly learningRate?: number;
   /** Predictions per step (default 256). */
   readonly batchSize?: number;
   /** Embedding width (default 32). */
   readonly dim?: number;
-  /** Attention layers (default 2). */
+  /** Attention layers (default 2; 1 for the categorical family, see {@link FitOptions.learningRate}). */
   readonly layers?: number;
   /** Attention heads (default 2). */
   readonly heads?: number;
@@ -602,7 +606,7 @@ export async function fit(
     unidirectionalMask: "causal",
     itemEmbedding: { kind: "table", dim },
     valueEmbedding: valueFamily === null ? { kind: "none" } : { kind: "mlp", hidden: 2 * dim, dim },
-    layers: options.layers ?? 2,
+    layers: options.layers ?? (family === "categorical" ? 1 : 2),
     heads: options.heads ?? 2,
     feedForward: options.feedForward ?? 0,
     head: valueFamily === null ? [] : [dim],
@@ -624,7 +628,7 @@ export async function fit(
     const training = await train(model, scaleValues(trainPart, valueScale), {
       epochs: options.epochs ?? 200,
       patience: options.patience ?? 20,
-      learningRate: options.learningRate ?? 1e-3,
+      learningRate: options.learningRate ?? (family === "categorical" ? 3e-3 : 1e-3),
       batchSize: options.batchSize ?? 256,
       seed: options.seed ?? 0,
       ...(options.threads === undefined ? {} : { threads: options.threads }),
