@@ -19,7 +19,7 @@
 import type { Sequences } from "./data.ts";
 import { type ExponentialFamily, familyFromSpec } from "./families.ts";
 import { attentionWeights, evaluate, type EvaluateResult, predict } from "./evaluate.ts";
-import { type RankingResult, rankItems, topK } from "./ranking.ts";
+import { type RankingResult, rankItems, topItemsOf } from "./ranking.ts";
 import { createEfa, efaConfig, type EfaConfigInput, type EfaModel } from "./model.ts";
 import { disposeModel } from "./objective.ts";
 import { SeedStream } from "./random.ts";
@@ -445,9 +445,13 @@ function makeFitted(
           `predict(): top needs a model of items (categorical or joint), got ${family}`,
         );
       }
-      const top = options.top === undefined
-        ? undefined
-        : topK(model, scaled, options.top, { excludeContext: options.excludeContext ?? false });
+      const top = options.top === undefined ? undefined : topItemsOf(
+        model,
+        scaled,
+        { examples: p.examples, eta: p.itemEta!, probabilities: p.itemProbabilities! },
+        options.top,
+        options.excludeContext ?? false,
+      );
       const shift = valueScale?.shift ?? 0, scale = valueScale?.scale ?? 1;
       const natural = model.family?.naturalDim ?? 0, J = items.length - 1;
       return p.examples.map(([s, pos], i) => {

@@ -238,18 +238,33 @@ export function topK(
   k: number,
   options: Omit<RankingOptions, "k"> = {},
 ): TopItems {
+  const scores = itemScores(model, data, options, "topK");
+  return topItemsOf(model, data, scores, k, options.excludeContext ?? false);
+}
+
+/**
+ * {@link topK} from predictions already made (`predict`'s examples, logits
+ * and probabilities), so that a caller with them needs no second forward pass.
+ */
+export function topItemsOf(
+  model: Model,
+  data: Sequences,
+  scores: { examples: Example[]; eta: Float32Array; probabilities: Float32Array },
+  k: number,
+  excludeContext: boolean,
+): TopItems {
   const J = model.config.numItems;
   if (!Number.isInteger(k) || k < 1 || k > J) {
     throw new RangeError(
       `topK(): expected k to be an integer from 1 to ${J} (the items), got ${k}`,
     );
   }
-  const { examples, eta, probabilities } = itemScores(model, data, options, "topK");
+  const { examples, eta, probabilities } = scores;
   const n = examples.length;
   const items = new Int32Array(n * k), probs = new Float32Array(n * k);
   examples.forEach((e, i) => {
     const scores = eta.subarray(i * J, (i + 1) * J);
-    const excluded = options.excludeContext ? contextItemIndices(model, data, e) : undefined;
+    const excluded = excludeContext ? contextItemIndices(model, data, e) : undefined;
     const order = [...Array(J).keys()].filter((j) => !excluded?.has(j))
       .sort((a, b) => scores[b]! - scores[a]! || a - b);
     for (let r = 0; r < k; r++) {
