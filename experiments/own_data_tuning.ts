@@ -31,6 +31,10 @@ const VARIANTS: Record<string, FitOptions> = {
   layers4: { layers: 4 },
   heads4: { heads: 4 },
   ffn64: { feedForward: 64 },
+  plateau5: { reduceOnPlateau: { factor: 0.5, patience: 5 } },
+  plateau3: { reduceOnPlateau: { factor: 0.3, patience: 3 } },
+  patience30: { patience: 30 },
+  epochs400: { epochs: 400 },
 };
 const variants: [string, FitOptions][] = (Deno.args[1] ?? "defaults,patience20,lr3e-3+patience20")
   .split(",").map((v) => [v, Object.assign({}, ...v.split("+").map((part) => VARIANTS[part]!))]);

@@ -66,7 +66,7 @@ export class Adam {
   readonly #variables: readonly TfVariable[];
   readonly #m: TfVariable;
   readonly #v: TfVariable;
-  readonly #learningRate: number;
+  #learningRate: number;
   readonly #beta1: number;
   readonly #beta2: number;
   readonly #epsilon: number;
@@ -97,6 +97,27 @@ export class Adam {
     this.#beta2 = options.beta2 ?? 0.999;
     this.#epsilon = options.epsilon ?? 1e-7;
     this.#mBound = firstMomentBound(this.#learningRate, this.#beta1, this.#beta2);
+  }
+
+  /** The learning rate of the next step. */
+  get learningRate(): number {
+    return this.#learningRate;
+  }
+
+  /**
+   * Lowers the learning rate from the next step on (a schedule's decay).
+   * It may only go down: the idle rows the in-place update skips were judged
+   * against the first learning rate, and a larger one could move them.
+   *
+   * @throws {RangeError} When `rate` is not positive or exceeds the current rate.
+   */
+  set learningRate(rate: number) {
+    if (!(rate > 0) || !(rate <= this.#learningRate)) {
+      throw new RangeError(
+        `Adam: expected the new learningRate to be positive and at most ${this.#learningRate}, got ${rate}`,
+      );
+    }
+    this.#learningRate = rate;
   }
 
   /**

@@ -18,6 +18,7 @@ import { SeedStream } from "./random.ts";
 import { ChunkWorker } from "./_parallel.ts";
 import { countParameters } from "./_ops.ts";
 import { decodeBase64, encodeBase64 } from "./_base64.ts";
+import { plateauLearningRate, type PlateauSchedule } from "./schedule.ts";
 
 /** Above this many parameters, `threads: 2` trains on one thread (see {@link TrainOptions.threads}). */
 const WORKER_MAX_PARAMETERS = 250_000;
@@ -36,6 +37,8 @@ export interface EpochInfo {
   readonly seconds: number;
   /** Optimisation steps per epoch. */
   readonly steps: number;
+  /** The learning rate of the epoch (reported when a {@link TrainOptions.reduceOnPlateau} schedule is set). */
+  readonly learningRate?: number;
 }
 
 /** What {@link train} reports after each optimisation step. */
@@ -66,6 +69,8 @@ export interface TrainOptions {
   readonly validation?: Sequences;
   /** Put back the weights of the best validation epoch at the end (default true). */
   readonly restoreBestWeights?: boolean;
+  /** Lower the learning rate when the validation loss stalls (default: a constant rate). */
+  readonly reduceOnPlateau?: PlateauSchedule;
   /**
    * `"auto"` (default for EFA models): each step draws its examples (whole
    * sequences where they are computed whole) in a seeded random order and
@@ -231,6 +236,8 @@ export async function train(
   if (threads !== 1 && threads !== 2) {
     throw new RangeError(`${fn}(): expected threads to be 1 or 2, got ${threads}`);
   }
+  const schedule = options.reduceOnPlateau;
+  if (schedule !== undefined) plateauLearningRate([], learningRate, schedule); // checks the rule
   validateData(model, data, fn);
   if (options.validation !== undefined) validateData(model, options.validation, fn);
 
@@ -251,6 +258,7 @@ export async function train(
     draw: options.draw ?? "sequences",
     validation: options.validation !== undefined,
     restoreBestWeights: options.restoreBestWeights ?? true,
+    ...(schedule === undefined ? {} : { reduceOnPlateau: schedule }),
     examples,
     params: Object.entries(model.params).map(([name, v]) => [name, v.shape, v.dtype]),
   });
@@ -270,6 +278,9 @@ export async function train(
       throw error;
     }
     history.push(...options.resume.history);
+    if (schedule !== undefined) {
+      optimizer.learningRate = plateauLearningRate(history, learningRate, schedule);
+    }
     firstEpoch = options.resume.epoch + 1;
     // The batch order of the epochs already run, drawn again from the seed and set aside.
     for (let e = 1; e < firstEpoch; e++) epochs.next();
@@ -312,6 +323,7 @@ export async function train(
     }
     training: for (let epoch = firstEpoch; epoch <= options.epochs && !stoppedEarly; epoch++) {
       const start = performance.now();
+      const epochRate = optimizer.learningRate;
       let lossSum = 0;
       const plan = epochs.next().value;
       const steps = plan.length;
@@ -359,8 +371,12 @@ export async function train(
         bestEpoch: best.epoch,
         seconds: (performance.now() - start) / 1000,
         steps: plan.length,
+        ...(schedule === undefined ? {} : { learningRate: epochRate }),
       };
       history.push(info);
+      if (schedule !== undefined) {
+        optimizer.learningRate = plateauLearningRate(history, learningRate, schedule);
+      }
       const lastEpoch = epoch === options.epochs || epoch - best.epoch >= patience;
       if (
         options.checkpoint !== undefined &&

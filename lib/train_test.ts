@@ -317,3 +317,53 @@ Deno.test("train() resumed from a checkpoint gives the same weights and history 
   disposeModel(other);
   disposeModel(whole);
 });
+
+Deno.test("train() with reduceOnPlateau lowers the rate on stalls, reports it, and resumes to the bit", async () => {
+  const validation: Sequences = { items: [[1, 2, 4], [3, 5, 1, 2]] };
+  const options = {
+    epochs: 10,
+    batchSize: 3,
+    learningRate: 0.2,
+    seed: 5,
+    validation,
+    reduceOnPlateau: { factor: 0.5, patience: 1 },
+  } as const;
+  const weightsOf = (m: ReturnType<typeof createEfa>): number[][] =>
+    Object.values(m.params).map((v) => Array.from(v.dataSync()));
+  const strip = (h: readonly EpochInfo[]) => h.map(({ seconds: _, ...rest }) => rest);
+
+  const whole = createEfa(efaConfig(SMALL), { seed: 2 });
+  const saved: string[] = [];
+  const result = await train(whole, BASKETS, {
+    ...options,
+    checkpoint: { save: (c) => void saved.push(JSON.stringify(c)) },
+  });
+  // Each epoch's rate is the rule applied to the epochs before it, by hand.
+  let rate = 0.2, best = Infinity;
+  for (const h of result.history) {
+    assert.equal(h.learningRate, rate, `epoch ${h.epoch}`);
+    if (h.validationLoss! < best) best = h.validationLoss!;
+    else rate /= 2;
+  }
+  assert.ok(result.history.some((h) => h.learningRate! < 0.2), "a large rate stalls at least once");
+
+  const resumed = createEfa(efaConfig(SMALL), { seed: 99 });
+  const again = await train(resumed, BASKETS, { ...options, resume: JSON.parse(saved[4]!) });
+  assert.deepEqual(weightsOf(resumed), weightsOf(whole));
+  assert.deepEqual(strip(again.history), strip(result.history));
+  // A checkpoint of a constant-rate run is another run.
+  await assert.rejects(
+    train(
+      resumed,
+      BASKETS,
+      { ...options, reduceOnPlateau: undefined, resume: JSON.parse(saved[4]!) } as never,
+    ),
+    (e) => e instanceof RangeError && /checkpoint in resume is of another run/.test(e.message),
+  );
+  await assert.rejects(
+    train(resumed, BASKETS, { ...options, reduceOnPlateau: { factor: 2, patience: 1 } }),
+    (e) => e instanceof RangeError && /expected factor in \(0, 1\)/.test(e.message),
+  );
+  disposeModel(whole);
+  disposeModel(resumed);
+});
