@@ -26,6 +26,9 @@
  */
 import * as Plot from "@observablehq/plot";
 
+/** The options of an Observable Plot figure, as every `...Figure` function here returns them (re-exported from `@observablehq/plot`). */
+export type PlotOptions = Plot.PlotOptions;
+
 /** Options every figure builder takes. */
 export interface FigureText {
   /** The title above the plot. */
@@ -47,7 +50,7 @@ const SERIES = [
   "#b07aa1",
 ] as const;
 
-function text(t: FigureText): Pick<Plot.PlotOptions, "title" | "subtitle" | "caption"> {
+function text(t: FigureText): Pick<PlotOptions, "title" | "subtitle" | "caption"> {
   return {
     title: t.title,
     ...(t.subtitle === undefined ? {} : { subtitle: t.subtitle }),
@@ -105,7 +108,7 @@ export function learningCurvesFigure(
     readonly epochScale?: "linear" | "log";
     readonly lossScale?: "linear" | "log";
   },
-): Plot.PlotOptions {
+): PlotOptions {
   const models = [...new Set(rows.map((r) => r.model))];
   const columns = Math.min(options.columns ?? 3, models.length);
   const place = new Map(models.map((m, i) => [m, grid(i, columns)]));
@@ -200,7 +203,7 @@ export interface PredictedByTruthRow {
 export function predictedByTruthFigure(
   rows: readonly PredictedByTruthRow[],
   options: FigureText & { readonly x: string; readonly y: string },
-): Plot.PlotOptions {
+): PlotOptions {
   const models = [...new Set(rows.map((r) => r.model))];
   const truths = [...new Set(rows.map((r) => r.truth))].sort((a, b) => a - b);
   const lo = truths[0] ?? 0, hi = truths[truths.length - 1] ?? 1;
@@ -270,7 +273,9 @@ export interface ErrorByKRow {
 
 /** A horizontal reference line (e.g. an EFA's error). */
 export interface ReferenceLine {
+  /** What the line marks, drawn beside it. */
   readonly label: string;
+  /** Where it is drawn, in the y axis' units. */
   readonly value: number;
 }
 
@@ -301,7 +306,7 @@ export function errorByKFigure(
   rows: readonly ErrorByKRow[],
   references: readonly ReferenceLine[],
   options: FigureText & { readonly x: string; readonly y: string },
-): Plot.PlotOptions {
+): PlotOptions {
   return {
     ...text(options),
     width: 640,
@@ -364,7 +369,7 @@ export function curvesByKFigure(
   curves: readonly CurvePoint[],
   reference: { readonly name: string; readonly points: readonly { k: number; error: number }[] },
   options: FigureText & { readonly x: string; readonly y: string },
-): Plot.PlotOptions {
+): PlotOptions {
   const names = [...new Set(curves.map((c) => c.curve))];
   return {
     ...text(options),
@@ -394,8 +399,8 @@ export function curvesByKFigure(
 export interface ComparisonRow {
   /** The model's name (a row of the figure). */
   readonly name: string;
-  /** `"efa"` or `"baseline"` (drawn in two colours). */
-  readonly kind: "efa" | "baseline";
+  /** `"efa"`, `"fm"` or `"baseline"` (drawn in three colours). */
+  readonly kind: "efa" | "fm" | "baseline";
   /** Its held-out loss. */
   readonly loss: number;
   /** The lower end of its interval. */
@@ -406,7 +411,7 @@ export interface ComparisonRow {
 
 /**
  * Held-out loss per model with its confidence interval, one row per model
- * in the order given (best first), EFA and baselines in two colours.
+ * in the order given (best first), EFA, the FM and the simple baselines in three colours.
  *
  * @param rows The models.
  * @param options Title and the loss's label.
@@ -427,7 +432,7 @@ export interface ComparisonRow {
 export function comparisonFigure(
   rows: readonly ComparisonRow[],
   options: FigureText & { readonly x: string },
-): Plot.PlotOptions {
+): PlotOptions {
   return {
     ...text(options),
     width: 640,
@@ -435,7 +440,11 @@ export function comparisonFigure(
     marginLeft: 140,
     x: { label: options.x, grid: true },
     y: { label: null, domain: rows.map((r) => r.name) },
-    color: { domain: ["efa", "baseline"], range: [SERIES[0], SERIES[1]], legend: true },
+    color: {
+      domain: ["efa", "fm", "baseline"],
+      range: [SERIES[0], SERIES[2], SERIES[1]],
+      legend: true,
+    },
     marks: [
       Plot.ruleY(rows, { y: "name", x1: "low", x2: "high", stroke: "kind", strokeWidth: 2 }),
       Plot.dot(rows, { y: "name", x: "loss", fill: "kind", r: 4 }),
@@ -536,7 +545,7 @@ export interface HeatmapOptions extends FigureText {
 export function heatmapFigure(
   matrix: readonly (readonly number[])[],
   options: HeatmapOptions,
-): Plot.PlotOptions {
+): PlotOptions {
   const n = matrix.length, m = matrix[0]?.length ?? 0;
   if (n === 0 || m === 0 || matrix.some((r) => r.length !== m)) {
     throw new RangeError(
@@ -597,9 +606,13 @@ export function heatmapFigure(
 
 /** A city (or any located unit) with a value to colour it by. */
 export interface LocatedValue {
+  /** Its name (a tooltip and the label of the largest values). */
   readonly name: string;
+  /** Longitude in degrees east. */
   readonly longitude: number;
+  /** Latitude in degrees north. */
   readonly latitude: number;
+  /** The value its colour shows. */
   readonly value: number;
 }
 
@@ -631,7 +644,7 @@ export function mapFigure(
   points: readonly LocatedValue[],
   states: unknown,
   options: FigureText & { readonly color: string },
-): Plot.PlotOptions {
+): PlotOptions {
   return {
     ...text(options),
     width: 760,
@@ -690,8 +703,9 @@ export interface RuleRow {
   readonly truth: number;
   /** The mean prediction. */
   readonly mean: number;
-  /** The 10th and 90th percentiles of the predictions. */
+  /** The 10th percentile of the predictions. */
   readonly low: number;
+  /** The 90th percentile of the predictions. */
   readonly high: number;
 }
 
@@ -719,7 +733,7 @@ export interface RuleRow {
 export function ruleFigure(
   rows: readonly RuleRow[],
   options: FigureText & { readonly x: string; readonly y: string },
-): Plot.PlotOptions {
+): PlotOptions {
   const models = [...new Set(rows.map((r) => r.model))];
   const truths = [...new Set(rows.map((r) => r.truth))].sort((a, b) => a - b);
   const offset = (model: string): number =>
@@ -795,7 +809,7 @@ export interface AlignmentRow {
 export function alignmentFigure(
   rows: readonly AlignmentRow[],
   options: FigureText,
-): Plot.PlotOptions {
+): PlotOptions {
   const comparisons = [...new Set(rows.map((r) => r.comparison))];
   const lowest = Math.min(0, ...rows.map((r) => r.r2)); // an R² below 0: worse than the mean
   return {
@@ -924,7 +938,7 @@ function wrap(s: string, width: number, size: number): string[] {
  * assert.match(svg, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
  * ```
  */
-export function renderSvg(options: Plot.PlotOptions, context: RenderContext): string {
+export function renderSvg(options: PlotOptions, context: RenderContext): string {
   if (typeof context?.document !== "object" || context.document === null) {
     throw new TypeError(
       `renderSvg(): expected context.document to be a DOM Document, got ${typeof context
@@ -938,7 +952,7 @@ export function renderSvg(options: Plot.PlotOptions, context: RenderContext): st
     ...rest,
     ...(colorOptions === undefined ? {} : { color: { ...colorOptions, legend: false } }),
     figure: false,
-    document: context.document as Plot.PlotOptions["document"],
+    document: context.document as PlotOptions["document"],
   }) as unknown as RenderedPlot;
   const width = Number(plot.getAttribute("width"));
   const plotHeight = Number(plot.getAttribute("height"));
