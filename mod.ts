@@ -80,6 +80,7 @@ export {
 export { disposeModel, meanLoss, type Model, validateData } from "./lib/objective.ts";
 export { clearLayoutCache } from "./lib/_whole_sequences.ts";
 export { type SampleOptions, sampleSequences } from "./lib/sample.ts";
+export { type PlateauSchedule } from "./lib/schedule.ts";
 export {
   type EpochInfo,
   type StepInfo,

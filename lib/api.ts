@@ -25,6 +25,7 @@ import { disposeModel } from "./objective.ts";
 import { SeedStream } from "./random.ts";
 import { loadModel, saveModel } from "./serialize.ts";
 import { type EpochInfo, type StepInfo, train, type TrainResult } from "./train.ts";
+import type { PlateauSchedule } from "./schedule.ts";
 import { type BaselineScore, baselineScores } from "./baselines.ts";
 
 /** One observation: an item (with an optional value) at a position of a sequence. */
@@ -69,6 +70,11 @@ export interface FitOptions {
    * `experiments/results/own_data_tuning.txt`).
    */
   readonly learningRate?: number;
+  /**
+   * Lower the learning rate when the validation loss stalls (see
+   * `PlateauSchedule`), or `null` for a constant rate (default `null`).
+   */
+  readonly reduceOnPlateau?: PlateauSchedule | null;
   /** Predictions per step (default 256). */
   readonly batchSize?: number;
   /** Embedding width (default 32). */
@@ -635,6 +641,7 @@ export async function fit(
       learningRate: options.learningRate ?? (family === "categorical" ? 3e-3 : 1e-3),
       batchSize: options.batchSize ?? 256,
       seed: options.seed ?? 0,
+      ...(options.reduceOnPlateau == null ? {} : { reduceOnPlateau: options.reduceOnPlateau }),
       ...(options.threads === undefined ? {} : { threads: options.threads }),
       ...(options.signal === undefined ? {} : { signal: options.signal }),
       ...(validationPart === null ? {} : { validation: scaleValues(validationPart, valueScale) }),

@@ -4,8 +4,8 @@ import * as mod from "../mod.ts";
 // Each addition is a decision: 80 until the own-data baselines (baselineScores and its two types,
 // the held-out report and the value scale of fit()); 85 with the training checkpoint; 88 with
 // compare() and its three types; 94 with ranking (rankItems, topK, their three types and
-// fit()'s PredictOptions).
-const MAX_PUBLIC_SYMBOLS = 94;
+// fit()'s PredictOptions); 95 with the learning-rate schedule's type (PlateauSchedule).
+const MAX_PUBLIC_SYMBOLS = 95;
 
 /** The names mod.ts exports, types included, read from its `export { ... }` lists. */
 async function exportedNames(): Promise<string[]> {
