@@ -94,8 +94,10 @@ const HELP: Record<string, string> = {
   Ctrl-C stops training after the current step and writes the best model so far.`,
   compare: `efa compare --data FILE.csv [--config "NAME key=value ..."]... [options]
   Fits each configuration on the same training sequences and prints its held-out loss beside the
-  simple baselines on the same held-out sequences, with paired bootstrap intervals over sequences
-  for each loss and for each difference to the best (an interval that excludes 0: a real gap).
+  paper's FM baseline (fixed, uniform context weights instead of attention; trained with the first
+  configuration's settings) and the simple baselines on the same held-out sequences, with paired
+  bootstrap intervals over sequences for each loss and for each difference to the best (an
+  interval that excludes 0: a real gap).
   --config "NAME k=v ..."  a configuration, repeatable; keys: layers, heads, dim, direction,
                        epochs, patience, learning-rate, batch-size, feed-forward, min-item-count
                        (default: "1 layer layers=1", "2 layers layers=2", "4 layers layers=4")
@@ -106,6 +108,7 @@ const HELP: Record<string, string> = {
   --out FILE.csv       the table: name, kind, loss, low, high, difference, difference_low,
                        difference_high, seconds
   --plot FILE.svg      the losses with their intervals
+  --no-fm              leave out the FM
   --quiet              no progress lines`,
   evaluate:
     `efa evaluate --model MODEL.json --data FILE.csv [--top K] [--exclude-context] [column options]
@@ -491,6 +494,7 @@ async function runCompare(
     plot?: string;
     quiet?: boolean;
     "raw-values"?: boolean;
+    "no-fm"?: boolean;
   },
   out: (s: string) => void,
   err: (s: string) => void,
@@ -525,6 +529,7 @@ async function runCompare(
       seed: positiveInteger(v.seed, "seed", 0),
       samples: v.samples === undefined ? 1000 : positiveInteger(v.samples, "samples", 1000),
       level,
+      fm: !v["no-fm"],
       ...(v.quiet ? {} : {
         onModel: (name: string, i: number, total: number) =>
           err(`fitting ${name} (${i + 1} of ${total})`),
@@ -559,12 +564,16 @@ async function runCompare(
       }`;
     out(
       `  ${m.name.padEnd(width)}  ${f(m.loss)}  ${spans[i]!.padEnd(spanWidth)}  ${gap}${
-        m.kind === "baseline" ? "  (baseline)" : ""
+        m.kind === "baseline"
+          ? "  (baseline)"
+          : m.kind === "fm"
+          ? "  (the paper's FM baseline)"
+          : ""
       }`,
     );
   });
   const best = result.models[0]!;
-  if (best.kind === "baseline") {
+  if (best.kind !== "efa") {
     out(
       `  warning: the best is a baseline (${best.name}); try more epochs (--epochs, --patience) or other configurations`,
     );
@@ -864,6 +873,7 @@ export async function main(
           level: { type: "string" },
           top: { type: "string" },
           "exclude-context": { type: "boolean", default: false },
+          "no-fm": { type: "boolean", default: false },
         },
         strict: true,
       });

@@ -7,12 +7,22 @@
  * replacement, the same draws for every model, so that what the models have
  * in common cancels from their differences).
  *
+ * Beside EFA it fits the paper's baseline, the FM (exponential family
+ * embeddings: the same item tables with fixed, uniform context weights
+ * instead of attention, `createFm`), on the same training sequences with the
+ * first configuration's epochs, patience, learning rate, batch size and
+ * width, early-stopped on a seeded fifth of them as `fit` does.
+ *
  * @module
  */
-import { fit, type FitFamily, type FitOptions, type Observation } from "./api.ts";
+import { fit, type FitFamily, type FitOptions, type Observation, type ValueScale } from "./api.ts";
 import { baselineScores } from "./baselines.ts";
 import type { Sequences } from "./data.ts";
+import { predict } from "./evaluate.ts";
+import { createFm, fmConfig } from "./fm.ts";
+import { disposeModel } from "./objective.ts";
 import { SeedStream } from "./random.ts";
+import { train } from "./train.ts";
 
 /** Options of {@link compare}. */
 export interface CompareOptions {
@@ -26,7 +36,9 @@ export interface CompareOptions {
   readonly level?: number;
   /** Score the simple baselines too (default true; see `baselineScores`). */
   readonly baselines?: boolean;
-  /** Called before each configuration is fitted. */
+  /** Fit and score the FM baseline too (default true; module documentation). */
+  readonly fm?: boolean;
+  /** Called before each configuration (and the FM) is fitted, with the total of fits. */
   readonly onModel?: (name: string, index: number, total: number) => void;
 }
 
@@ -34,8 +46,8 @@ export interface CompareOptions {
 export interface ComparedModel {
   /** The configuration's name, or the baseline's (e.g. `"neighbours' mean"`). */
   readonly name: string;
-  /** `"efa"` or `"baseline"`. */
-  readonly kind: "efa" | "baseline";
+  /** `"efa"`, `"fm"` (the paper's baseline) or `"baseline"` (a simple one). */
+  readonly kind: "efa" | "fm" | "baseline";
   /** Held-out loss per prediction. */
   readonly loss: number;
   /** The lower end of the loss's confidence interval. */
@@ -48,7 +60,7 @@ export interface ComparedModel {
   readonly differenceLow: number;
   /** The upper end of the difference's paired interval. */
   readonly differenceHigh: number;
-  /** Training time in seconds (EFA configurations). */
+  /** Training time in seconds (EFA configurations and the FM). */
   readonly seconds?: number;
 }
 
@@ -241,12 +253,14 @@ export async function compare(
   const fitRows = keys.slice(held).flatMap((k) => bySequence.get(k)!);
   const testRows = testKeys.flatMap((k) => bySequence.get(k)!);
 
+  const withFm = options.fm ?? true;
   const losses: number[][] = [];
   const counts = new Array<number>(held).fill(0);
   const seconds: number[] = [];
   let baselineInput: { train: Sequences; test: Sequences; numItems: number } | null = null;
+  let valueScale: ValueScale | null = null;
   for (const [i, name] of names.entries()) {
-    options.onModel?.(name, i, names.length);
+    options.onModel?.(name, i, names.length + (withFm ? 1 : 0));
     const start = performance.now();
     const fitted = await fit(fitRows, { seed, ...configurations[name]! });
     try {
@@ -260,20 +274,37 @@ export async function compare(
       }
       if (i === 0) n.forEach((c, s) => counts[s] = c);
       losses.push(sums);
-      // The baselines count over the first model's items (its unknown item included) and positions.
-      if (i === 0 && (options.baselines ?? true)) {
+      // The baselines and the FM count over the first model's items (its unknown item included) and positions.
+      if (i === 0 && ((options.baselines ?? true) || withFm)) {
         baselineInput = asSequences(fitted.items, keys.slice(held), testKeys, bySequence, family);
+        valueScale = fitted.valueScale;
       }
     } finally {
       fitted.dispose();
     }
   }
-  const models: { name: string; kind: "efa" | "baseline"; seconds?: number }[] = names.map((
-    name,
-    i,
-  ) => ({ name, kind: "efa", seconds: seconds[i]! }));
-  if (baselineInput !== null) {
-    const unidirectional = names.every((n) => configurations[n]!.direction === "unidirectional");
+  const models: { name: string; kind: "efa" | "fm" | "baseline"; seconds?: number }[] = names
+    .map((name, i) => ({ name, kind: "efa", seconds: seconds[i]! }));
+  const unidirectional = names.every((n) => configurations[n]!.direction === "unidirectional");
+  if (baselineInput !== null && withFm) {
+    options.onModel?.("FM", names.length, names.length + 1);
+    const start = performance.now();
+    const fm = await fmLosses(baselineInput, metricFamily, unidirectional, {
+      first: configurations[names[0]!]!,
+      valueScale,
+      seed,
+    });
+    if (fm.count !== counts.reduce((a, b) => a + b, 0)) {
+      throw new Error(
+        `compare(): internal error, EFA made ${
+          counts.reduce((a, b) => a + b, 0)
+        } held-out predictions and the FM ${fm.count}`,
+      );
+    }
+    models.push({ name: "FM", kind: "fm", seconds: (performance.now() - start) / 1000 });
+    losses.push(fm.sums);
+  }
+  if (baselineInput !== null && (options.baselines ?? true)) {
     for (
       const b of baselineScores(baselineInput.train, baselineInput.test, {
         target: family === "categorical" ? "item" : metricFamily as "gaussian",
@@ -304,6 +335,75 @@ export async function compare(
     models: models.map((m, i) => ({ ...m, ...intervals[i]! }))
       .sort((a, b) => a.loss - b.loss),
   };
+}
+
+/**
+ * The FM baseline (module documentation) trained on `input.train` and its
+ * summed loss per held-out sequence, in the data's units.
+ */
+async function fmLosses(
+  input: { train: Sequences; test: Sequences; numItems: number },
+  family: keyof typeof METRICS,
+  unidirectional: boolean,
+  setting: { first: FitOptions; valueScale: ValueScale | null; seed: number },
+): Promise<{ sums: number[]; count: number }> {
+  const { first, valueScale, seed } = setting;
+  const scaled = (s: Sequences): Sequences =>
+    valueScale === null || s.values === undefined ? s : {
+      items: s.items,
+      values: s.values.map((v) => Array.from(v, (y) => (y - valueScale.shift) / valueScale.scale)),
+    };
+  // Only non-empty sequences are trained on and predicted (a value sequence may have none observed).
+  const nonEmpty = (s: Sequences): number[] =>
+    s.items.flatMap((items, i) => items.length > 0 ? [i] : []);
+  const pick = (s: Sequences, ids: readonly number[]): Sequences => ({
+    items: ids.map((i) => s.items[i]!),
+    ...(s.values === undefined ? {} : { values: ids.map((i) => s.values![i]!) }),
+  });
+  const order = new SeedStream(seed).shuffle(nonEmpty(input.train));
+  const held = order.length >= 5 ? Math.round(0.2 * order.length) : 0;
+  const model = createFm(
+    fmConfig({
+      numItems: input.numItems,
+      target: family === "categorical" ? "item" : "value",
+      family: family === "categorical" ? null : { name: family },
+      context: unidirectional ? "unidirectional" : "bidirectional",
+      maskToken: unidirectional && family === "categorical",
+      dim: first.dim ?? 32,
+    }),
+    { seed },
+  );
+  try {
+    await train(model, scaled(pick(input.train, order.slice(held))), {
+      epochs: first.epochs ?? 200,
+      patience: first.patience ?? 20,
+      learningRate: first.learningRate ?? (family === "categorical" ? 3e-3 : 1e-3),
+      batchSize: first.batchSize ?? 256,
+      seed,
+      ...(held > 0 ? { validation: scaled(pick(input.train, order.slice(0, held))) } : {}),
+    });
+    const testIds = nonEmpty(input.test);
+    const test = pick(input.test, testIds);
+    const p = predict(model, scaled(test));
+    const sums = new Array<number>(input.test.items.length).fill(0);
+    p.examples.forEach(([s, j], k) => {
+      const value = test.values === undefined ? undefined : test.values[s]![j];
+      const mean = p.valueMean === undefined
+        ? undefined
+        : valueScale === null
+        ? p.valueMean[k]!
+        : p.valueMean[k]! * valueScale.scale + valueScale.shift;
+      const itemProbability = p.itemProbabilities?.[k * input.numItems + test.items[s]![j]! - 1];
+      sums[testIds[s]!]! += predictionLoss(family, {
+        ...(value === undefined ? {} : { value }),
+        ...(mean === undefined ? {} : { mean }),
+        ...(itemProbability === undefined ? {} : { itemProbability }),
+      });
+    });
+    return { sums, count: p.examples.length };
+  } finally {
+    disposeModel(model);
+  }
 }
 
 /** Fit and held-out rows as id sequences over a fitted model's items, in position order. */

@@ -50,13 +50,13 @@ Deno.test("compare(): EFA configurations and the baselines on one split, best fi
     "1 layer": { layers: 1, epochs: 3 },
     "2 layers": { epochs: 3 },
   }, { samples: 200, seed: 5, onModel: (name) => seen.push(name) });
-  assert.deepEqual(seen, ["1 layer", "2 layers"]);
+  assert.deepEqual(seen, ["1 layer", "2 layers", "FM"]);
   assert.equal(result.metric, "squared error");
   assert.equal(result.sequences, 6);
   assert.equal(result.predictions, 48);
   assert.deepEqual(
     result.models.map((m) => m.name).sort(),
-    ["1 layer", "2 layers", "item mean", "mean", "neighbours' mean", "sequence mean"],
+    ["1 layer", "2 layers", "FM", "item mean", "mean", "neighbours' mean", "sequence mean"],
   );
   for (let i = 1; i < result.models.length; i++) {
     assert.ok(result.models[i - 1]!.loss <= result.models[i]!.loss);
@@ -65,7 +65,8 @@ Deno.test("compare(): EFA configurations and the baselines on one split, best fi
   for (const m of result.models) {
     assert.ok(m.low <= m.loss && m.loss <= m.high, JSON.stringify(m));
     assert.ok(m.differenceLow <= m.difference && m.difference <= m.differenceHigh);
-    assert.equal(m.kind === "efa", m.seconds !== undefined);
+    assert.equal(m.kind !== "baseline", m.seconds !== undefined);
+    assert.equal(m.kind, m.name === "FM" ? "fm" : m.name.includes("layer") ? "efa" : "baseline");
   }
   // The baselines' losses are baselineScores' on the same split (seeded shuffle of the sequence ids).
   const keys = new SeedStream(5).shuffle([...new Set(rows.map((r) => String(r.sequence)))]);
@@ -111,7 +112,31 @@ Deno.test("compare(): categorical items with the counting baselines, unidirectio
     samples: 50,
   });
   assert.equal(result.metric, "cross-entropy (nats)");
-  assert.deepEqual(result.models.map((m) => m.name).sort(), ["co-occurrence", "frequency", "uni"]);
+  assert.deepEqual(
+    result.models.map((m) => m.name).sort(),
+    ["FM", "co-occurrence", "frequency", "uni"],
+  );
+  const none = await compare(rows, { uni: { direction: "unidirectional", epochs: 2 } }, {
+    samples: 50,
+    fm: false,
+    baselines: false,
+  });
+  assert.deepEqual(none.models.map((m) => m.name), ["uni"]);
+});
+
+Deno.test("compare(): the FM's squared error is in the data's units, whatever their offset and scale", async () => {
+  const rows = dailyRows(30, 8);
+  const options = { samples: 50, seed: 2, baselines: false } as const;
+  const fmLoss = async (shift: number, scale: number) => {
+    const moved = rows.map((r) => ({ ...r, value: shift + scale * r.value! }));
+    const result = await compare(moved, { one: { layers: 1, epochs: 4 } }, options);
+    return result.models.find((m) => m.kind === "fm")!.loss;
+  };
+  const base = await fmLoss(0, 1);
+  assert.ok(Number.isFinite(base) && base > 0, `FM loss ${base}`);
+  // fit() standardises, the FM sees the same standardised values: the loss scales with scale^2.
+  const moved = await fmLoss(1000, 10);
+  assert.ok(Math.abs(moved / (100 * base) - 1) < 1e-3, `${moved} against 100 x ${base}`);
 });
 
 Deno.test("compare(): rejects what it cannot compare, naming the argument", async () => {

@@ -768,7 +768,10 @@ Deno.test("efa compare: configurations and baselines with paired intervals, a CS
       `${dir}/compare.svg`,
     ]);
     assert.equal(compared.code, 0, compared.err);
-    assert.match(compared.err, /fitting one \(1 of 2\)\nfitting two \(2 of 2\)/);
+    assert.match(
+      compared.err,
+      /fitting one \(1 of 3\)\nfitting two \(2 of 3\)\nfitting FM \(3 of 3\)/,
+    );
     assert.match(
       compared.out,
       /^held-out squared error per prediction: 8 sequences, \d+ predictions; 95% paired bootstrap intervals over sequences \(100 resamples\)/,
@@ -777,10 +780,11 @@ Deno.test("efa compare: configurations and baselines with paired intervals, a CS
     assert.match(lines[1]!, /^ {2}model +loss +interval +minus the best$/);
     assert.match(
       lines[2]!,
-      /^ {2}\S.* \d\.\d{4} {2}\[\d\.\d{4}, \d\.\d{4}\] +best( {2}\(baseline\))?$/,
+      /^ {2}\S.* \d\.\d{4} {2}\[\d\.\d{4}, \d\.\d{4}\] +best( {2}\((baseline|the paper's FM baseline)\))?$/,
     );
+    assert.match(compared.out, /\n {2}FM {2,}\d\.\d{4} .*\(the paper's FM baseline\)\n/);
     // With two epochs a baseline wins here, and the command says so.
-    if (lines[2]!.endsWith("(baseline)")) {
+    if (lines[2]!.endsWith("baseline)")) {
       assert.match(compared.out, /warning: the best is a baseline/);
     }
     const table = (await Deno.readTextFile(`${dir}/compare.csv`)).trim().split("\n");
@@ -788,7 +792,8 @@ Deno.test("efa compare: configurations and baselines with paired intervals, a CS
       table[0],
       "name,kind,loss,low,high,difference,difference_low,difference_high,seconds",
     );
-    assert.equal(table.length, 1 + 2 + 4);
+    assert.equal(table.length, 1 + 2 + 1 + 4);
+    assert.ok(table.some((row) => row.startsWith("FM,fm,")), "the FM's row, kind fm");
     assert.ok((await Deno.readTextFile(`${dir}/compare.svg`)).startsWith("<svg"));
     // Bad configurations and outputs are refused before any fitting.
     const badKey = await run(["compare", ...columns, "--config", "x depth=3"]);
