@@ -29,8 +29,27 @@ import { tryClaim, withLock } from "./_claims.ts";
 import { epochProgress, writeAtomically } from "../lib/_io.ts";
 import { paperNumber, type TableName, withinTolerance } from "./paper.ts";
 
-/** Full (the paper's setting, as practical) or quick (CI). */
-export type Mode = "full" | "quick";
+/**
+ * Full (the paper's setting, as practical), quick (CI), or protocol: the
+ * notebooks' own training where `full` takes a documented shortcut (tables
+ * with a `protocol` configuration; results in `<table>.protocol.csv`).
+ */
+export type Mode = "full" | "quick" | "protocol";
+
+/**
+ * A table's configuration under a mode.
+ *
+ * @throws {RangeError} When the table has none for the mode (only some have a protocol one).
+ */
+export function configOf(table: TableDefinition, mode: Mode): TableConfig {
+  const config = table[mode];
+  if (config === undefined) {
+    throw new RangeError(
+      `${table.name}: has no ${mode} configuration (its full one is the notebooks' protocol already)`,
+    );
+  }
+  return config;
+}
 
 /** One model to train and test. */
 export interface Job {
@@ -256,7 +275,7 @@ export async function runJobs(
 ): Promise<TableRun> {
   const dir = options.resultsDir ?? RESULTS;
   await Deno.mkdir(new URL(".partial/", dir), { recursive: true });
-  const suffix = mode === "quick" ? ".quick" : "";
+  const suffix = mode === "full" ? "" : `.${mode}`;
   const csv = new URL(`${table}${suffix}.csv`, dir), json = new URL(`${table}${suffix}.json`, dir);
   const partial = new URL(`.partial/${table}${suffix}.json`, dir);
   const code = await codeVersion();
@@ -603,6 +622,8 @@ export interface TableDefinition {
   readonly full: TableConfig;
   /** The quick configuration (`--quick`, CI). */
   readonly quick: TableConfig;
+  /** The notebooks' own training, where `full` takes a shortcut (`--protocol`). */
+  readonly protocol?: TableConfig;
   /** Loads the data and lists the models. */
   readonly models: (options: RunOptions) => Promise<TableModel[]>;
   /** Extra metrics of a trained model beyond its test loss (e.g. mean predicted rating). */
@@ -682,7 +703,7 @@ export async function tableJobKeys(
   mode: Mode,
   options: RunOptions = {},
 ): Promise<string[]> {
-  const config = table[mode];
+  const config = configOf(table, mode);
   const models = (await table.models(options)).filter((m) =>
     config.models === null || config.models.includes(m.spec.name)
   );
@@ -703,7 +724,7 @@ export async function runTable(
   mode: Mode,
   options: RunOptions = {},
 ): Promise<TableRun> {
-  const config = table[mode];
+  const config = configOf(table, mode);
   const all = await table.models(options);
   const names = new Set(all.map((m) => m.spec.name));
   const named = [
