@@ -34,6 +34,7 @@ const VARIANTS: Record<string, FitOptions> = {
   plateau5: { reduceOnPlateau: { factor: 0.5, patience: 5 } },
   plateau3: { reduceOnPlateau: { factor: 0.3, patience: 3 } },
   patience30: { patience: 30 },
+  batch128: { batchSize: 128 },
   epochs400: { epochs: 400 },
 };
 const variants: [string, FitOptions][] = (Deno.args[1] ?? "defaults,patience20,lr3e-3+patience20")

@@ -177,7 +177,7 @@ export function pairedBootstrap(
  * @throws {RangeError} For no configurations, mixed or joint families, a bad
  * share, level or number of samples, or too few sequences to split.
  *
- * @example One layer against two, with the baselines
+ * @example One layer against two, with the FM and the baselines
  * ```ts
  * import { compare } from "@efa/efa";
  * import assert from "node:assert/strict";
@@ -186,7 +186,7 @@ export function pairedBootstrap(
  *   Array.from({ length: 6 }, (_, j) => ({ sequence: s, item: "day", value: Math.sin(s + j) }))
  * ).flat();
  * const result = await compare(rows, { "1 layer": { layers: 1, epochs: 2 }, "2 layers": { epochs: 2 } });
- * assert.equal(result.models.length, 2 + 4);
+ * assert.equal(result.models.length, 2 + 1 + 4); // two EFAs, the FM, four baselines
  * assert.ok(result.models[0]!.difference === 0 && result.models[0]!.low <= result.models[0]!.loss);
  * ```
  */
