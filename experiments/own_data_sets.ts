@@ -11,7 +11,7 @@ import { parseRatings } from "../data/movielens.ts";
 import { parseProcessed } from "../data/instacart.ts";
 
 /** The data sets, in the order of the results table. */
-export const OWN_DATASETS = ["temperature", "movielens", "instacart"] as const;
+export const OWN_DATASETS = ["temperature", "movielens", "instacart", "octobers"] as const;
 
 /** Share of sequences held out for the test (seeded). */
 export const HELD_OUT = 0.2;
@@ -44,6 +44,8 @@ export async function loadSplit(name: string, options: DataOptions = {}): Promis
     ? ["gaussian" as const, movielensRows]
     : name === "instacart"
     ? ["item" as const, instacartRows]
+    : name === "octobers"
+    ? ["gaussian" as const, octoberRows]
     : [null, null];
   if (load === null || target === null) {
     throw new RangeError(`loadSplit(): expected one of ${OWN_DATASETS.join(", ")}, got ${name}`);
@@ -103,6 +105,29 @@ async function temperatureRows(
     description:
       `daily mean temperature (°F) of ${chosen.size} U.S. cities (every fifth of the Kaggle file), ` +
       "one sequence per city and month of 2016-2019, item = city, position = day",
+  };
+}
+
+/** The committed slices (`data/temperature/`): a small data set that needs no download. */
+async function octoberRows(): Promise<{ rows: Observation[]; description: string }> {
+  const file = new URL(
+    "../data/temperature/city_temperature_us47_oct2007-2019.csv",
+    import.meta.url,
+  );
+  const lines = (await Deno.readTextFile(file)).split(/\r?\n/).slice(1).filter((l) => l !== "");
+  const rows = lines.map((line) => line.split(",")).filter((f) => +f[5]! !== -99).map((f) => {
+    const [state, city, , day, year, temperature] = f;
+    return {
+      sequence: `${city}, ${state} ${year}`,
+      position: +day!,
+      item: `${city}, ${state}`,
+      value: +temperature!,
+    };
+  });
+  return {
+    rows,
+    description: "daily mean temperature (°F) of the 47 U.S. cities of the paper in October " +
+      "2007-2019 (the committed slices), one sequence per city and October, item = city, position = day",
   };
 }
 

@@ -27,6 +27,7 @@ const VARIANTS: Record<string, FitOptions> = {
   "lr3e-3": { learningRate: 3e-3 },
   patience20: { patience: 20 },
   dim64: { dim: 64 },
+  dim16: { dim: 16 },
   layers1: { layers: 1 },
   layers4: { layers: 4 },
   heads4: { heads: 4 },
