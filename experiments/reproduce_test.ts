@@ -77,20 +77,30 @@ Deno.test("reproduce rejects bad arguments with exit 2 and a message naming them
 
 Deno.test("reproduce --protocol: only the tables with one, each job's command says --protocol", async () => {
   const err: string[] = [];
-  assert.equal(await reproduce(["--protocol", "--only=synthetic"], () => {}, (l) => err.push(l)), 2);
+  assert.equal(
+    await reproduce(["--protocol", "--only=synthetic"], () => {}, (l) => err.push(l)),
+    2,
+  );
   assert.match(err[0]!, /synthetic has no --protocol run .*; tables with one: instacart$/);
   assert.equal(await reproduce(["--protocol", "--quick"], () => {}, (l) => err.push(l)), 2);
   assert.equal(err[1], "reproduce: --quick and --protocol go one at a time");
   // The jobs (the data set is needed to list its models; without it, a line says what to fetch).
   const out: string[] = [];
-  const code = await reproduce(["--protocol", "--list-jobs"], (l) => out.push(l), (l) => err.push(l));
+  const code = await reproduce(
+    ["--protocol", "--list-jobs"],
+    (l) => out.push(l),
+    (l) => err.push(l),
+  );
   if (code === 0) {
-    assert.deepEqual(out, [
-      "efa_unidirectional/seed=1",
-      "fm_unidirectional/seed=1",
-      "efa_bidirectional/seed=1",
-      "fm_bidirectional/seed=1",
-    ].map((job) => `deno task reproduce --only=instacart --jobs=${job} --protocol`));
+    assert.deepEqual(
+      out,
+      [
+        "efa_unidirectional/seed=1",
+        "fm_unidirectional/seed=1",
+        "efa_bidirectional/seed=1",
+        "fm_bidirectional/seed=1",
+      ].map((job) => `deno task reproduce --only=instacart --jobs=${job} --protocol`),
+    );
   } else {
     assert.match(err.at(-1)!, /^instacart: skipped, /);
   }
